@@ -1,0 +1,95 @@
+package credential
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
+
+// OEM string prefixes systemd recognises (import-creds.c).
+const (
+	PrefixText   = "io.systemd.credential:"
+	PrefixBinary = "io.systemd.credential.binary:"
+)
+
+// SourceSMBIOS is the Source of credentials parsed from SMBIOS Type 11 strings.
+const SourceSMBIOS = "smbios"
+
+// ParseOEMStrings imports credentials from SMBIOS Type 11 OEM strings, in table order, exactly
+// as systemd 252+ does:
+//
+//   - strings without either prefix are ignored (counted in Set.Ignored);
+//   - the name runs to the first '='; a string without '=' is skipped;
+//   - an invalid name, undecodable base64 or an oversize value skips that credential only;
+//   - the first credential of a name wins.
+//
+// The strings of every Type 11 structure should be passed in one call, in order, because the
+// total size limit and the first-wins rule span all of them.
+func ParseOEMStrings(oem []string) *Set {
+	s := &Set{}
+	for _, str := range oem {
+		ParseOEMString(s, str)
+	}
+	return s
+}
+
+// ParseOEMString imports one OEM string into s (see ParseOEMStrings).
+func ParseOEMString(s *Set, str string) {
+	var binary bool
+	rest, ok := strings.CutPrefix(str, PrefixText)
+	if !ok {
+		if rest, ok = strings.CutPrefix(str, PrefixBinary); !ok {
+			s.Ignored++
+			return
+		}
+		binary = true
+	}
+	name, data, ok := strings.Cut(rest, "=")
+	if !ok {
+		// The whole string may be a value someone forgot the name for: report no part of it.
+		_ = s.skip("", SourceSMBIOS, ErrNoEquals)
+		return
+	}
+	if err := ValidName(name); err != nil {
+		_ = s.skip(name, SourceSMBIOS, err)
+		return
+	}
+	var value []byte
+	if binary {
+		var err error
+		if value, err = DecodeBase64(data); err != nil {
+			_ = s.skip(name, SourceSMBIOS, err)
+			return
+		}
+	} else {
+		value = []byte(data)
+	}
+	_ = s.Add(Credential{Name: name, Value: NewValue(value), Source: SourceSMBIOS})
+}
+
+// DecodeBase64 decodes standard base64 the way systemd's unbase64mem does: the standard
+// alphabet, '=' padding required to a multiple of four characters, no bits left over in the last
+// group, nothing after the padding, and space, tab, CR and LF ignored anywhere. The error says
+// where decoding failed but never repeats the input.
+func DecodeBase64(data string) ([]byte, error) {
+	compact := data
+	if strings.ContainsAny(data, " \t\r\n") {
+		b := make([]byte, 0, len(data))
+		for i := 0; i < len(data); i++ {
+			switch c := data[i]; c {
+			case ' ', '\t', '\r', '\n':
+			default:
+				b = append(b, c)
+			}
+		}
+		compact = string(b)
+	}
+	out, err := base64.StdEncoding.Strict().DecodeString(compact)
+	if err != nil {
+		if cie, ok := err.(base64.CorruptInputError); ok {
+			return nil, fmt.Errorf("%w at character %d of %d", ErrBadBase64, int64(cie), len(compact))
+		}
+		return nil, fmt.Errorf("%w", ErrBadBase64)
+	}
+	return out, nil
+}
