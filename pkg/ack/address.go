@@ -1,0 +1,80 @@
+package ack
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Address is where the agent acknowledges, as delivered in the credlink.ack credential:
+//
+//	vsock:CID:PORT   AF_VSOCK; CID 2 reaches the host (also through cloud-hypervisor's and
+//	                 Firecracker's hybrid vsock, where the host listens on SOCKET_PORT)
+//	serial:NAME      virtio-serial port /dev/virtio-ports/NAME
+//	unix:PATH        Unix socket (local mode and tests)
+type Address struct {
+	Kind string // "vsock", "serial" or "unix"
+	CID  uint32
+	Port uint32
+	Name string // serial port name
+	Path string // unix socket path
+}
+
+// ErrBadAddress is wrapped by every ParseAddress error.
+var ErrBadAddress = errors.New("invalid ack address")
+
+// ParseAddress parses the credlink.ack value. Surrounding whitespace (a trailing newline from a
+// file) is ignored.
+func ParseAddress(s string) (Address, error) {
+	s = strings.TrimSpace(s)
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return Address{}, fmt.Errorf("%w: %q has no kind (vsock:, serial:, unix:)", ErrBadAddress, s)
+	}
+	switch kind {
+	case "vsock":
+		c, p, ok := strings.Cut(rest, ":")
+		cid, err1 := strconv.ParseUint(c, 10, 32)
+		port, err2 := strconv.ParseUint(p, 10, 32)
+		if !ok || err1 != nil || err2 != nil {
+			return Address{}, fmt.Errorf("%w: %q, want vsock:CID:PORT", ErrBadAddress, s)
+		}
+		return Address{Kind: kind, CID: uint32(cid), Port: uint32(port)}, nil
+	case "serial":
+		if rest == "" || strings.ContainsAny(rest, "/\x00") || rest == "." || rest == ".." {
+			return Address{}, fmt.Errorf("%w: %q, want serial:NAME with a plain port name", ErrBadAddress, s)
+		}
+		return Address{Kind: kind, Name: rest}, nil
+	case "unix":
+		if rest == "" {
+			return Address{}, fmt.Errorf("%w: %q, want unix:PATH", ErrBadAddress, s)
+		}
+		return Address{Kind: kind, Path: rest}, nil
+	default:
+		return Address{}, fmt.Errorf("%w: unknown kind %q", ErrBadAddress, kind)
+	}
+}
+
+func (a Address) String() string {
+	switch a.Kind {
+	case "vsock":
+		return fmt.Sprintf("vsock:%d:%d", a.CID, a.Port)
+	case "serial":
+		return "serial:" + a.Name
+	default:
+		return "unix:" + a.Path
+	}
+}
+
+// Dialer returns the guest-side dialer for the address.
+func (a Address) Dialer() Dialer {
+	switch a.Kind {
+	case "vsock":
+		return VsockDialer{CID: a.CID, Port: a.Port}
+	case "serial":
+		return SerialDialer{Path: SerialDir + "/" + a.Name}
+	default:
+		return UnixDialer{Path: a.Path}
+	}
+}

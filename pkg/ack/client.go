@@ -1,0 +1,179 @@
+package ack
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"time"
+)
+
+// Conn is what a transport gives the agent: a byte stream with deadlines.
+type Conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// Dialer opens a transport to the host. Each call starts a new exchange.
+type Dialer interface {
+	Dial(ctx context.Context) (Conn, error)
+	// Stream reports whether the transport is a stream without connection boundaries
+	// (virtio-serial), where stale frames may arrive and must be skipped.
+	Stream() bool
+}
+
+// ErrRejected is returned when the host answered with an authenticated rejection; retrying the
+// same report cannot change the answer.
+var ErrRejected = errors.New("host rejected the report")
+
+// Client is the agent side of one acknowledgement.
+type Client struct {
+	Key    []byte
+	Dialer Dialer
+	// Timeout bounds one exchange (dial, hello, challenge, report, verdict). Default 5s.
+	Timeout time.Duration
+}
+
+// Exchange performs one hello/challenge/report/verdict round. It fills in the report's version
+// and nonce. It returns the verdict when the host's answer is authentic; an authentic rejection
+// is returned together with ErrRejected.
+func (c *Client) Exchange(ctx context.Context, r Report) (Verdict, error) {
+	if err := checkKey(c.Key); err != nil {
+		return Verdict{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, durationOr(c.Timeout, 5*time.Second))
+	defer cancel()
+	conn, err := c.Dialer.Dial(ctx)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	helloNonce := make([]byte, NonceSize)
+	_, _ = rand.Read(helloNonce)
+	body, _ := json.Marshal(Hello{Nonce: helloNonce, BootID: r.BootID})
+	if err := WriteFrame(conn, TypeHello, body); err != nil {
+		return Verdict{}, fmt.Errorf("send hello: %w", err)
+	}
+	fr := NewFrameReader(conn, c.Dialer.Stream())
+	var ch Challenge
+	for {
+		typ, payload, err := fr.Next()
+		if err != nil {
+			return Verdict{}, fmt.Errorf("wait for challenge: %w", ctxErr(ctx, err))
+		}
+		if typ != TypeChallenge {
+			continue // on a stream: a verdict meant for an earlier run of the agent
+		}
+		if err := decodeStrict(payload, &ch); err != nil || len(ch.Nonce) != NonceSize {
+			return Verdict{}, fmt.Errorf("challenge: %w", ErrBadMessage)
+		}
+		if hmac.Equal(ch.HelloNonce, helloNonce) {
+			break
+		}
+	}
+	r.Version = Version
+	r.Nonce = ch.Nonce
+	sealed, err := seal(c.Key, labelReport, ch.Nonce, r)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if err := WriteFrame(conn, TypeReport, sealed); err != nil {
+		return Verdict{}, fmt.Errorf("send report: %w", err)
+	}
+	for {
+		typ, payload, err := fr.Next()
+		if err != nil {
+			return Verdict{}, fmt.Errorf("wait for verdict: %w", ctxErr(ctx, err))
+		}
+		if typ != TypeVerdict {
+			continue
+		}
+		var v Verdict
+		if err := open(c.Key, labelVerdict, ch.Nonce, payload, &v); err != nil {
+			if c.Dialer.Stream() && errors.Is(err, ErrBadMAC) {
+				continue // a stale verdict for another nonce
+			}
+			return Verdict{}, fmt.Errorf("verdict: %w", err)
+		}
+		if !v.Accepted {
+			return v, ErrRejected
+		}
+		return v, nil
+	}
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Backoff is a capped exponential backoff with jitter.
+type Backoff struct {
+	Initial time.Duration // first wait; default 100ms
+	Max     time.Duration // cap; default 5s
+	Jitter  float64       // ± fraction; default 0.2
+}
+
+// Delay returns the wait before retry n (n ≥ 1).
+func (b Backoff) Delay(n int) time.Duration {
+	d := durationOr(b.Initial, 100*time.Millisecond)
+	limit := durationOr(b.Max, 5*time.Second)
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	j := b.Jitter
+	if j == 0 {
+		j = 0.2
+	}
+	return time.Duration(float64(d) * (1 + j*(2*mrand.Float64()-1)))
+}
+
+// Attempt describes one exchange, for metrics and logs.
+type Attempt struct {
+	N      int
+	Result string // "accepted", "rejected" or "error"
+	RTT    time.Duration
+	Err    error
+}
+
+// Acknowledge repeats Exchange with backoff until the host accepts, the host rejects
+// authentically (retrying cannot help), or ctx ends (the caller's deadline). observe, if not nil,
+// sees every attempt.
+func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe func(Attempt)) (Verdict, error) {
+	for n := 1; ; n++ {
+		start := time.Now()
+		v, err := c.Exchange(ctx, r)
+		a := Attempt{N: n, RTT: time.Since(start), Err: err}
+		switch {
+		case err == nil:
+			a.Result = "accepted"
+		case errors.Is(err, ErrRejected):
+			a.Result = "rejected"
+		default:
+			a.Result = "error"
+		}
+		if observe != nil {
+			observe(a)
+		}
+		if a.Result != "error" {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return Verdict{}, fmt.Errorf("no acknowledgement after %d attempts: %w (last: %v)", n, ctx.Err(), err)
+		case <-time.After(b.Delay(n)):
+		}
+	}
+}

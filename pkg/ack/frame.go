@@ -1,0 +1,184 @@
+package ack
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Frame layout (all integers big-endian):
+//
+//	0   4  magic "CLAK"
+//	4   1  protocol version (1)
+//	5   1  message type
+//	6   2  reserved, zero
+//	8   4  payload length, at most MaxPayload
+//	12  4  CRC-32C of bytes 0..11
+//	16  n  payload
+//	16+n 4 CRC-32C of the payload
+//
+// The header checksum lets a reader on a stream without connection boundaries (virtio-serial)
+// reject a false magic in garbage at once instead of waiting for a bogus payload length; the
+// payload checksum lets it resynchronise after a torn frame. Checksums are for framing only:
+// authenticity comes from the MACs inside the messages.
+const (
+	Version    = 1
+	headerLen  = 16
+	trailerLen = 4
+	// MaxPayload bounds every message: a report of 255 credentials with 255-byte names is ~100 KiB.
+	MaxPayload = 256 << 10
+)
+
+var magic = [4]byte{'C', 'L', 'A', 'K'}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Message types.
+const (
+	TypeHello     byte = 1 // guest → host: please challenge me
+	TypeChallenge byte = 2 // host → guest: nonce for the next report
+	TypeReport    byte = 3 // guest → host: MAC || JSON report
+	TypeVerdict   byte = 4 // host → guest: MAC || JSON verdict
+)
+
+// Framing errors.
+var (
+	ErrBadFrame   = errors.New("malformed frame")
+	ErrFrameLarge = errors.New("frame exceeds size limit")
+	ErrVersion    = errors.New("unsupported protocol version")
+)
+
+// appendFrame encodes one frame.
+func appendFrame(dst []byte, typ byte, payload []byte) []byte {
+	var h [headerLen]byte
+	copy(h[:4], magic[:])
+	h[4] = Version
+	h[5] = typ
+	binary.BigEndian.PutUint32(h[8:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(h[12:], crc32.Checksum(h[:12], castagnoli))
+	dst = append(dst, h[:]...)
+	dst = append(dst, payload...)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+}
+
+// WriteFrame writes one frame in a single Write call, so that frames from concurrent writers on
+// a stream never interleave below the frame level.
+func WriteFrame(w io.Writer, typ byte, payload []byte) error {
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("%w: %d bytes", ErrFrameLarge, len(payload))
+	}
+	_, err := w.Write(appendFrame(make([]byte, 0, headerLen+len(payload)+trailerLen), typ, payload))
+	return err
+}
+
+// FrameReader reads frames from a byte stream.
+//
+// In strict mode (connection transports: Unix, vsock) the first malformed byte is an error and
+// the caller drops the connection. In resync mode (virtio-serial, where the stream outlives guest
+// reboots and may carry half a frame from before) it skips bytes until a valid frame starts, and
+// counts what it skipped.
+type FrameReader struct {
+	r       io.Reader
+	buf     []byte // unconsumed bytes; grows only as far as a frame that passed its header check
+	resync  bool
+	Skipped int // bytes discarded while resynchronising
+}
+
+// NewFrameReader returns a reader; resync selects stream mode (see FrameReader).
+func NewFrameReader(r io.Reader, resync bool) *FrameReader {
+	return &FrameReader{r: r, resync: resync}
+}
+
+// fill reads until at least n bytes are buffered.
+func (f *FrameReader) fill(n int) error {
+	for len(f.buf) < n {
+		if cap(f.buf)-len(f.buf) < 512 {
+			nb := make([]byte, len(f.buf), max(2*cap(f.buf), len(f.buf)+4096, n))
+			copy(nb, f.buf)
+			f.buf = nb
+		}
+		m, err := f.r.Read(f.buf[len(f.buf):cap(f.buf)])
+		f.buf = f.buf[:len(f.buf)+m]
+		if err != nil {
+			if len(f.buf) >= n {
+				return nil
+			}
+			if errors.Is(err, io.EOF) && len(f.buf) > 0 {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *FrameReader) discard(n int) {
+	f.buf = f.buf[:copy(f.buf, f.buf[n:])]
+}
+
+// Next returns the next frame's type and payload. The payload is a fresh slice.
+func (f *FrameReader) Next() (byte, []byte, error) {
+	for {
+		typ, payload, err := f.try()
+		if err == nil {
+			return typ, payload, nil
+		}
+		if !f.resync || !(errors.Is(err, ErrBadFrame) || errors.Is(err, ErrFrameLarge) || errors.Is(err, ErrVersion)) {
+			return 0, nil, err
+		}
+		// Drop one byte and look for the next magic.
+		f.discard(1)
+		f.Skipped++
+		if i := indexMagic(f.buf); i > 0 {
+			f.discard(i)
+			f.Skipped += i
+		} else if i < 0 {
+			keep := min(len(f.buf), 3) // a magic may straddle the next read
+			f.Skipped += len(f.buf) - keep
+			f.discard(len(f.buf) - keep)
+		}
+	}
+}
+
+func indexMagic(b []byte) int {
+	for i := 0; i+4 <= len(b); i++ {
+		if b[i] == magic[0] && b[i+1] == magic[1] && b[i+2] == magic[2] && b[i+3] == magic[3] {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *FrameReader) try() (byte, []byte, error) {
+	if err := f.fill(headerLen); err != nil {
+		return 0, nil, err
+	}
+	h := f.buf[:headerLen]
+	if [4]byte(h[:4]) != magic {
+		return 0, nil, fmt.Errorf("%w: bad magic", ErrBadFrame)
+	}
+	if binary.BigEndian.Uint32(h[12:]) != crc32.Checksum(h[:12], castagnoli) {
+		return 0, nil, fmt.Errorf("%w: header checksum", ErrBadFrame)
+	}
+	if h[4] != Version {
+		return 0, nil, fmt.Errorf("%w: %d", ErrVersion, h[4])
+	}
+	typ := h[5]
+	n := binary.BigEndian.Uint32(h[8:])
+	if n > MaxPayload {
+		return 0, nil, fmt.Errorf("%w: %d bytes announced", ErrFrameLarge, n)
+	}
+	total := headerLen + int(n) + trailerLen
+	if err := f.fill(total); err != nil {
+		return 0, nil, err
+	}
+	payload := f.buf[headerLen : headerLen+int(n)]
+	if binary.BigEndian.Uint32(f.buf[headerLen+int(n):]) != crc32.Checksum(payload, castagnoli) {
+		return 0, nil, fmt.Errorf("%w: payload checksum", ErrBadFrame)
+	}
+	out := append([]byte(nil), payload...)
+	f.discard(total)
+	return typ, out, nil
+}

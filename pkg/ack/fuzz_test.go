@@ -1,0 +1,66 @@
+package ack
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+func FuzzFrameReader(f *testing.F) {
+	f.Add(appendFrame(nil, TypeHello, []byte(`{"nonce":"AAAAAAAAAAAAAAAAAAAAAA==","boot_id":"b"}`)), true)
+	f.Add(append([]byte("garbageCLAK\x01"), appendFrame(nil, TypeReport, make([]byte, 40))...), true)
+	f.Add(appendFrame(nil, TypeVerdict, nil)[:10], false)
+	f.Fuzz(func(t *testing.T, data []byte, resync bool) {
+		fr := NewFrameReader(bytes.NewReader(data), resync)
+		consumed := 0
+		for {
+			typ, payload, err := fr.Next()
+			if err != nil {
+				if !resync && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+					!errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrFrameLarge) && !errors.Is(err, ErrVersion) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				break
+			}
+			if len(payload) > MaxPayload {
+				t.Fatal("payload over the limit")
+			}
+			// Every frame returned re-encodes to bytes present in the input.
+			if !bytes.Contains(data, appendFrame(nil, typ, payload)) {
+				t.Fatal("returned a frame that is not in the input")
+			}
+			consumed += headerLen + len(payload) + trailerLen
+		}
+		if consumed+fr.Skipped > len(data) {
+			t.Fatalf("consumed %d + skipped %d > %d input bytes", consumed, fr.Skipped, len(data))
+		}
+	})
+}
+
+// FuzzServerCheck feeds arbitrary report payloads to the host's verifier, with the right key and
+// nonce (so that the MAC passes and the JSON parser and checks run) and without.
+func FuzzServerCheck(f *testing.F) {
+	key := bytes.Repeat([]byte{7}, KeySize)
+	nonce := bytes.Repeat([]byte{9}, NonceSize)
+	f.Add([]byte(`{"version":1,"nonce":"CQkJCQkJCQkJCQkJCQkJCQ==","boot_id":"b","agent":"a","ok":true,"credentials":[{"name":"API_KEY","bytes":27,"status":"ok","mac":"AA=="}]}`), true)
+	f.Add([]byte(`{"version":1,"credentials":null}`), true)
+	f.Add([]byte("not json"), false)
+	f.Fuzz(func(t *testing.T, body []byte, sealIt bool) {
+		s := &Server{Key: key, Sent: sent, VM: "vm1"}
+		payload := body
+		if sealIt {
+			payload = append(messageMAC(key, labelReport, nonce, body), body...)
+		}
+		res := s.check(payload, nonce)
+		if !sealIt && res.Authenticated {
+			t.Fatal("unsealed payload authenticated")
+		}
+		if res.Accepted {
+			t.Fatal("fuzzed report accepted without the credentials' MACs")
+		}
+		if !res.Accepted && len(res.Reasons) == 0 {
+			t.Fatal("rejected without a reason")
+		}
+	})
+}
