@@ -1,11 +1,32 @@
 // Command guest-agent runs inside a VM: it reads the credentials the VM received, checks them
-// against a manifest, and acknowledges delivery to the host. See README.md.
+// against a manifest, tells systemd and Prometheus, and acknowledges delivery to the host.
+//
+//	guest-agent check --manifest FILE [--source auto|smbios|credentials|fwcfg] [--sysfs DIR] [--credentials-dir DIR] [--json]
+//	guest-agent [run] [same flags] [--metrics-listen ADDR] [--on-failure wait|exit] [--ack-timeout D]
+//	guest-agent inspect [--sysfs DIR] [--table] [--demo]
+//	guest-agent version
+//
+// Exit codes: 0 verified, 1 verification failed, 2 usage or manifest error.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/credlink/credlink/pkg/agent"
+	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/manifest"
+	"github.com/credlink/credlink/pkg/version"
 )
 
 // Exit codes of the command-line contract.
@@ -25,12 +46,72 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "run":
+		return runDaemon(args, stderr)
+	case "check":
+		return check(args, stdout, stderr)
 	case "inspect":
 		return inspect(args, stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	default:
-		fmt.Fprintf(stderr, "guest-agent: unknown command %q (commands: inspect, version)\n", cmd)
+		fmt.Fprintf(stderr, "guest-agent: unknown command %q (commands: run, check, inspect, version)\n", cmd)
 		return exitUsage
+	}
+}
+
+// commonFlags registers the flags check and run share.
+func commonFlags(fs *flag.FlagSet, o *agent.Options) {
+	fs.StringVar(&o.ManifestPath, "manifest", manifest.DefaultPath, "manifest `file`")
+	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential source: auto, smbios, credentials or fwcfg")
+	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root for SMBIOS and fw_cfg")
+	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `directory` (default $CREDENTIALS_DIRECTORY)")
+}
+
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "guest-agent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+func runDaemon(args []string, stderr io.Writer) int {
+	var o agent.Options
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	commonFlags(fs, &o)
+	fs.StringVar(&o.MetricsListen, "metrics-listen", agent.DefaultMetricsListen, "metrics `address`; empty disables")
+	fs.StringVar(&o.OnFailure, "on-failure", "wait", "when verification fails: wait (stay up, not ready) or exit (exit 1)")
+	fs.DurationVar(&o.AckTimeout, "ack-timeout", 5*time.Minute, "give up acknowledging to the host after this long")
+	debug := fs.Bool("debug", false, "log debug messages")
+	if !parse(fs, args, stderr) {
+		return exitUsage
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	o.Logger = logging.New(stderr, logging.UnderSystemd(), level)
+	o.Version = version.String()
+	o.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := agent.Run(ctx, o, hup)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, agent.ErrUsage):
+		o.Logger.Error(err.Error())
+		return exitUsage
+	default:
+		o.Logger.Error(err.Error())
+		return exitFailed
 	}
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/credlink/credlink/pkg/agent"
+	"github.com/credlink/credlink/pkg/verify"
+)
+
+// checkJSON is the --json contract of `check`.
+type checkJSON struct {
+	OK          bool              `json:"ok"`
+	Credentials []checkCredential `json:"credentials"`
+}
+
+type checkCredential struct {
+	Name   string `json:"name"`
+	Bytes  int    `json:"bytes"`
+	Status string `json:"status"`
+	Source string `json:"source"`
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	var o agent.Options
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	commonFlags(fs, &o)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if !parse(fs, args, stderr) {
+		return exitUsage
+	}
+	res, _, err := o.Check()
+	if err != nil {
+		fmt.Fprintln(stderr, "guest-agent check:", err)
+		if errors.Is(err, agent.ErrUsage) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	if *asJSON {
+		out := checkJSON{OK: res.OK, Credentials: []checkCredential{}}
+		for _, f := range res.Findings {
+			out.Credentials = append(out.Credentials, checkCredential{Name: f.Name, Bytes: f.Bytes, Status: string(f.Status), Source: f.Source})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else {
+		printTable(stdout, res)
+	}
+	if !res.OK {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func printTable(w io.Writer, res verify.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tBYTES\tSTATUS\tSOURCE\tDETAIL\tVALUE")
+	for _, f := range res.Findings {
+		value := "(secret)"
+		if !f.Secret && f.Status != verify.Unexpected {
+			value = fmt.Sprintf("%q", f.Value.Bytes())
+		}
+		if f.Source == "" {
+			value = "-"
+		}
+		src := f.Source
+		if src == "" {
+			src = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", f.Name, f.Bytes, f.Status, src, f.Detail, value)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, res.Summary())
+}

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sdnotify"
+	"github.com/credlink/credlink/pkg/smbios"
+)
+
+var agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "guest-agent-test-")
+	if err != nil {
+		panic(err)
+	}
+	agentBin = filepath.Join(dir, "guest-agent")
+	if out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// secrets are the values every test searches all output for.
+var secrets = map[string]string{
+	"API_KEY":     "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e", // 44 bytes
+	"DB_PASSWORD": "pg-Zq8!x$Lm2#Rt7@Wv4%Ny6^Kp3&Hs9*Bd5(Fg1)Jc0", // 44 bytes
+	"TLS_SEED":    "\x00\x01binary\xff\xfe-seed-\x7f\x80",
+}
+
+const manifestOK = `{"credentials": {
+  "API_KEY": {"bytes": 44}, "DB_PASSWORD": {"bytes": 44},
+  "TLS_SEED": {"min_bytes": 8, "max_bytes": 64},
+  "ENVIRONMENT": {"secret": false, "sha256": "e919a75364398a449f860aeadddc57fa0502145a4e63959ddb33c417a48dc0da"},
+  "CLUSTER": {"secret": false, "optional": true}},
+ "unexpected": "warn"}`
+
+// fixture writes a sysfs tree whose SMBIOS table carries the secrets plus extra credentials.
+func fixture(t *testing.T, extra ...credential.Credential) string {
+	t.Helper()
+	creds := []credential.Credential{}
+	for _, n := range []string{"API_KEY", "DB_PASSWORD", "TLS_SEED"} {
+		creds = append(creds, credential.Credential{Name: n, Value: credential.NewValue([]byte(secrets[n]))})
+	}
+	creds = append(creds, credential.Credential{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))})
+	creds = append(creds, extra...)
+	strs, err := credential.Encode(creds, credential.DefaultBudget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := t.TempDir()
+	if err := tb.WriteSysfs(sys); err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
+
+func writeManifest(t *testing.T, dir, src string) string {
+	p := filepath.Join(dir, "manifest.json")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// assertNoSecrets fails if any secret (or a long enough piece of one) appears in out.
+func assertNoSecrets(t *testing.T, what, out string) {
+	t.Helper()
+	for name, s := range secrets {
+		for _, probe := range []string{s, s[:12], s[len(s)-12:], fmt.Sprintf("%x", s), fmt.Sprintf("%q", s)} {
+			if strings.Contains(out, probe) {
+				t.Errorf("%s contains (part of) the %s value", what, name)
+			}
+		}
+	}
+}
+
+func runAgent(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(agentBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	assertNoSecrets(t, "stdout", stdout.String())
+	assertNoSecrets(t, "stderr", stderr.String())
+	return stdout.String(), stderr.String(), code
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	sys := fixture(t)
+	good := writeManifest(t, t.TempDir(), manifestOK)
+	bad := writeManifest(t, t.TempDir(), strings.Replace(manifestOK, `"TLS_SEED": {"min_bytes": 8, "max_bytes": 64}`, `"TLS_SEED": {"bytes": 3}`, 1))
+	broken := writeManifest(t, dir, `{"credentials": {"A": {"bytes": 1, "bytes": 2}}}`)
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"ok table", []string{"check", "--manifest", good, "--sysfs", sys, "--source", "smbios"}, 0,
+			[]string{"API_KEY      44     ok", `ENVIRONMENT  7      ok`, `"staging"`, "CLUSTER      0      missing", "4/4 credentials verified"}, ""},
+		{"failure", []string{"check", "--manifest", bad, "--sysfs", sys}, 1,
+			[]string{"TLS_SEED     18     wrong_length", "FAILED: TLS_SEED wrong_length (18 bytes, want 3)"}, ""},
+		{"manifest error", []string{"check", "--manifest", broken, "--sysfs", sys}, 2, nil,
+			`guest-agent check: usage: ` + broken + `: invalid manifest: credentials.A.bytes (line 1): duplicate key`},
+		{"missing manifest", []string{"check", "--manifest", dir + "/nope.json", "--sysfs", sys}, 2, nil, "no such file"},
+		{"bad source", []string{"check", "--manifest", good, "--source", "floppy"}, 2, nil, "--source must be auto, smbios, credentials or fwcfg"},
+		{"no source", []string{"check", "--manifest", good, "--sysfs", t.TempDir()}, 1, nil, "no credential source readable"},
+		{"bad flag", []string{"check", "--frobnicate"}, 2, nil, "flag provided but not defined"},
+		{"stray argument", []string{"check", "extra"}, 2, nil, `unexpected argument "extra"`},
+		{"unknown command", []string{"frob"}, 2, nil, `unknown command "frob"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runAgent(t, nil, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+			if !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, errOut)
+			}
+		})
+	}
+
+	out, _, code := runAgent(t, nil, "check", "--json", "--manifest", bad, "--sysfs", sys)
+	var j struct {
+		OK          bool `json:"ok"`
+		Credentials []struct {
+			Name, Status, Source string
+			Bytes                int
+		} `json:"credentials"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 1 || j.OK || len(j.Credentials) != 5 {
+		t.Fatalf("json: %v code=%d %+v", err, code, j)
+	}
+	if c := j.Credentials[2]; c.Name != "TLS_SEED" || c.Status != "wrong_length" || c.Bytes != 18 || c.Source != "smbios" {
+		t.Errorf("TLS_SEED = %+v", c)
+	}
+}
+
+// TestCredentialsDirSource: $CREDENTIALS_DIRECTORY is preferred in auto mode, and a value that
+// differs from SMBIOS is a source_mismatch.
+func TestCredentialsDirSource(t *testing.T) {
+	sys := fixture(t)
+	dir := t.TempDir()
+	for n, v := range secrets {
+		os.WriteFile(filepath.Join(dir, n), []byte(v), 0o400)
+	}
+	os.WriteFile(filepath.Join(dir, "ENVIRONMENT"), []byte("staging"), 0o400)
+	m := writeManifest(t, t.TempDir(), manifestOK)
+	out, _, code := runAgent(t, []string{"CREDENTIALS_DIRECTORY=" + dir}, "check", "--manifest", m, "--sysfs", sys)
+	if code != 0 || row(out, "API_KEY") != "API_KEY 44 ok credentials 44 bytes (secret)" {
+		t.Fatalf("code %d\n%s", code, out)
+	}
+	os.Chmod(filepath.Join(dir, "API_KEY"), 0o600)
+	os.WriteFile(filepath.Join(dir, "API_KEY"), []byte(strings.ToUpper(secrets["API_KEY"])), 0o400)
+	out, _, code = runAgent(t, []string{"CREDENTIALS_DIRECTORY=" + dir}, "check", "--manifest", m, "--sysfs", sys)
+	if code != 1 || row(out, "API_KEY") != "API_KEY 44 source_mismatch credentials credentials has 44 bytes, smbios has 44 different bytes (secret)" {
+		t.Fatalf("code %d\n%s", code, out)
+	}
+}
+
+// agentProc runs guest-agent as a service would: real notify socket, metrics on a free port.
+type agentProc struct {
+	cmd     *exec.Cmd
+	notify  *sdnotify.Listener
+	stderr  *syncBuffer
+	metrics string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+var metricsAddr = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
+
+func startDaemon(t *testing.T, args ...string) *agentProc {
+	t.Helper()
+	n, err := sdnotify.Listen(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	d := &agentProc{notify: n, stderr: &syncBuffer{}}
+	d.cmd = exec.Command(agentBin, append([]string{"run", "--metrics-listen", "127.0.0.1:0"}, args...)...)
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.Path, "INVOCATION_ID=test")
+	pr, pw := io.Pipe()
+	d.cmd.Stderr = io.MultiWriter(d.stderr, pw)
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cmd.Process.Kill(); d.cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := metricsAddr.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case d.metrics = <-found:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no metrics address; stderr:\n%s", d.stderr.String())
+	}
+	return d
+}
+
+func (d *agentProc) scrape(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	assertNoSecrets(t, "metrics", string(b))
+	return string(b)
+}
+
+func (d *agentProc) stop(t *testing.T) int {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	err := d.cmd.Wait()
+	if _, e := d.notify.Wait(2*time.Second, sdnotify.Has("STOPPING", "1")); e != nil {
+		t.Errorf("no STOPPING=1: %v", e)
+	}
+	assertNoSecrets(t, "stderr", d.stderr.String())
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return 0
+}
+
+func TestDaemonReadyMetricsReloadStop(t *testing.T) {
+	sys := fixture(t)
+	dir := t.TempDir()
+	m := writeManifest(t, dir, manifestOK)
+	d := startDaemon(t, "--manifest", m, "--sysfs", sys)
+
+	msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1"))
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, d.stderr.String())
+	}
+	if msg.Fields["STATUS"] != "4/4 credentials verified" {
+		t.Errorf("STATUS = %q", msg.Fields["STATUS"])
+	}
+	metrics := d.scrape(t)
+	for _, want := range []string{
+		`credlink_credential_state{name="API_KEY",status="ok"} 1`,
+		`credlink_credential_bytes{name="TLS_SEED"} 18`,
+		`credlink_credential_state{name="CLUSTER",status="missing"} 1`,
+		"credlink_verification_success 1", "credlink_credentials_verified 4", "credlink_credentials_expected 4",
+		"go_goroutines", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(d.stderr.String(), `<6>msg=credential name=ENVIRONMENT status=ok bytes=7 source=smbios detail="7 bytes" value=staging`) {
+		t.Errorf("journal-form log with the non-secret value missing:\n%s", d.stderr.String())
+	}
+
+	// Tighten the manifest and reload: the failure shows in STATUS and the metrics.
+	writeManifest(t, dir, strings.Replace(manifestOK, `"bytes": 44}, "DB_PASSWORD"`, `"bytes": 40}, "DB_PASSWORD"`, 1))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	if _, err := d.notify.Wait(5*time.Second, sdnotify.HasPrefix("STATUS", "3/4 credentials verified; FAILED: API_KEY wrong_length (44 bytes, want 40)")); err != nil {
+		t.Fatalf("%v\n%+v", err, d.notify.Messages())
+	}
+	if _, err := d.notify.Wait(time.Second, sdnotify.HasPrefix("MONOTONIC_USEC", "")); err != nil {
+		t.Error("no RELOADING=1 with MONOTONIC_USEC")
+	}
+	metrics = d.scrape(t)
+	if !strings.Contains(metrics, `credlink_credential_state{name="API_KEY",status="wrong_length"} 1`) || !strings.Contains(metrics, "credlink_verifications_total 2") {
+		t.Errorf("metrics after reload:\n%s", grep(metrics, "credlink_"))
+	}
+	// A broken manifest on reload keeps the previous one.
+	writeManifest(t, dir, `{"credentials":`)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if !strings.Contains(d.stderr.String(), "reload: keeping the previous manifest") {
+		t.Errorf("no reload error logged:\n%s", d.stderr.String())
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+func TestDaemonFailureModes(t *testing.T) {
+	sys := fixture(t)
+	m := writeManifest(t, t.TempDir(), strings.Replace(manifestOK, `"CLUSTER": {"secret": false, "optional": true}`, `"CLUSTER": {"secret": false}`, 1))
+
+	// wait: not ready, but serving metrics that say why.
+	d := startDaemon(t, "--manifest", m, "--sysfs", sys)
+	msg, err := d.notify.Wait(5*time.Second, sdnotify.HasPrefix("STATUS", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Fields["STATUS"] != "4/5 credentials verified; FAILED: CLUSTER missing (not received)" || msg.Fields["READY"] != "" {
+		t.Errorf("first notification %q", msg.Raw)
+	}
+	if _, err := d.notify.Wait(300*time.Millisecond, sdnotify.Has("READY", "1")); err == nil {
+		t.Error("READY=1 sent despite a failed verification")
+	}
+	if metrics := d.scrape(t); !strings.Contains(metrics, "credlink_verification_success 0") || !strings.Contains(metrics, `credlink_credential_state{name="CLUSTER",status="missing"} 1`) {
+		t.Errorf("metrics:\n%s", grep(metrics, "credlink_"))
+	}
+	if !strings.Contains(d.stderr.String(), "<3>msg=\"credential failed verification\" name=CLUSTER status=missing") {
+		t.Errorf("log:\n%s", d.stderr.String())
+	}
+	d.stop(t)
+
+	// exit: exit 1 at once.
+	_, errOut, code := runAgent(t, nil, "run", "--on-failure", "exit", "--metrics-listen", "", "--manifest", m, "--sysfs", sys)
+	if code != 1 || !strings.Contains(errOut, "credential verification failed") {
+		t.Errorf("exit mode: code %d\n%s", code, errOut)
+	}
+	_, errOut, code = runAgent(t, nil, "run", "--on-failure", "maybe", "--manifest", m, "--sysfs", sys)
+	if code != 2 || !strings.Contains(errOut, "--on-failure must be wait or exit") {
+		t.Errorf("bad --on-failure: code %d\n%s", code, errOut)
+	}
+}
+
+// TestDaemonAcknowledges: with credlink.ack and credlink.key among the credentials, the agent
+// acknowledges to a real ack.Server, which verifies every credential's MAC.
+func TestDaemonAcknowledges(t *testing.T) {
+	key := make([]byte, ack.KeySize)
+	rand.Read(key)
+	sock := filepath.Join(t.TempDir(), "ack.sock")
+	var sent []credential.Credential
+	for _, n := range []string{"API_KEY", "DB_PASSWORD", "TLS_SEED"} {
+		sent = append(sent, credential.Credential{Name: n, Value: credential.NewValue([]byte(secrets[n]))})
+	}
+	sent = append(sent, credential.Credential{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))})
+	results := make(chan ack.Result, 4)
+	srv := &ack.Server{Key: key, Sent: sent, VM: "web1", OnResult: func(r ack.Result) { results <- r }}
+	l, err := ack.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, l)
+
+	sys := fixture(t,
+		credential.Credential{Name: "credlink.ack", Value: credential.NewValue([]byte("unix:" + sock))},
+		credential.Credential{Name: "credlink.key", Value: credential.NewValue(key)},
+		credential.Credential{Name: "credlink.vm", Value: credential.NewValue([]byte("web1"))})
+	m := writeManifest(t, t.TempDir(), manifestOK)
+	d := startDaemon(t, "--manifest", m, "--sysfs", sys)
+	select {
+	case r := <-results:
+		if !r.Accepted || r.Report.VM != "web1" || !r.NewBoot {
+			t.Fatalf("host result %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no acknowledgement; stderr:\n%s", d.stderr.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	metrics := d.scrape(t)
+	if !strings.Contains(metrics, `credlink_ack_attempts_total{result="accepted"} 1`) || !strings.Contains(metrics, "credlink_ack_accepted 1") {
+		t.Errorf("ack metrics:\n%s", grep(metrics, "credlink_ack"))
+	}
+	if strings.Contains(metrics, "credlink.key") || strings.Contains(metrics, "credlink.ack") {
+		t.Error("control credentials exported as credentials")
+	}
+	if strings.Contains(d.stderr.String(), string(key)) || strings.Contains(d.stderr.String(), fmt.Sprintf("%x", key)) {
+		t.Error("key logged")
+	}
+	d.stop(t)
+}
+
+func grep(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// row returns the table row for name with its columns joined by single spaces.
+func row(table, name string) string {
+	for _, l := range strings.Split(table, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return strings.Join(f, " ")
+		}
+	}
+	return ""
+}

@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/manifest"
+	"github.com/credlink/credlink/pkg/verify"
+)
+
+func emptySet() *credential.Set { return &credential.Set{} }
+
+// bootID identifies this boot of the guest, so the host can tell a reboot from a restart.
+func (o *Options) bootID() string {
+	p := o.BootIDPath
+	if p == "" {
+		p = "/proc/sys/kernel/random/boot_id"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// report builds the acknowledgement for the last verification: every received credential
+// (listed or not, control credentials excluded) with its MAC, and every listed one that is
+// missing or invalid without.
+func (d *daemon) report(key []byte) ack.Report {
+	d.mu.Lock()
+	res, rec := d.result, d.received
+	d.mu.Unlock()
+	r := ack.Report{BootID: d.o.bootID(), Agent: d.o.Version, OK: res.OK}
+	if vm, ok := rec.control(manifest.VMCredential); ok {
+		r.VM = strings.TrimSpace(string(vm.Value.Bytes()))
+	}
+	seen := map[string]bool{}
+	add := func(name string, status verify.Status, src string, c *credential.Credential) {
+		cr := ack.CredentialReport{Name: name, Status: string(status), Source: src}
+		if c != nil {
+			cr.Bytes = c.Value.Len()
+			cr.MAC = ack.CredentialMAC(key, name, c.Value.Bytes())
+		}
+		r.Credentials = append(r.Credentials, cr)
+		seen[name] = true
+	}
+	for _, f := range res.Findings {
+		if c, ok := rec.Set.Get(f.Name); ok {
+			add(f.Name, f.Status, c.Source, &c)
+		} else {
+			add(f.Name, f.Status, "", nil)
+		}
+	}
+	for _, c := range rec.Set.All() { // unlisted ones the manifest says to ignore
+		if !seen[c.Name] && !manifest.IsControl(c.Name) {
+			add(c.Name, verify.Unexpected, c.Source, &c)
+		}
+	}
+	return r
+}
+
+// startAck acknowledges in the background when the host delivered credlink.ack and
+// credlink.key. The returned channel closes when the attempt ends.
+func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	d.mu.Lock()
+	rec := d.received
+	d.mu.Unlock()
+	addrCred, okA := rec.control(manifest.AckCredential)
+	keyCred, okK := rec.control(manifest.KeyCredential)
+	if !okA || !okK {
+		d.log.Info("no credlink.ack/credlink.key credentials: not acknowledging to a host")
+		close(done)
+		return done
+	}
+	addr, err := ack.ParseAddress(string(addrCred.Value.Bytes()))
+	if err != nil {
+		d.log.Error("cannot acknowledge", "err", err)
+		close(done)
+		return done
+	}
+	key := keyCred.Value.Bytes()
+	timeout := d.o.AckTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	client := &ack.Client{Key: key, Dialer: addr.Dialer()}
+	rep := d.report(key)
+	go func() {
+		defer close(done)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		v, err := client.Acknowledge(actx, rep, ack.Backoff{}, func(a ack.Attempt) {
+			d.st.ObserveAck(a.Result, a.RTT, time.Now())
+			if a.Result == "error" {
+				d.log.Debug("acknowledgement attempt failed", "attempt", a.N, "err", a.Err)
+			}
+		})
+		switch {
+		case err == nil:
+			d.mu.Lock()
+			d.accepted = true
+			d.mu.Unlock()
+			d.log.Info("host accepted the acknowledgement", "addr", addr.String(), "new_boot", v.NewBoot)
+		case len(v.Reasons) > 0:
+			d.log.Error("host rejected the acknowledgement", "addr", addr.String(), "reasons", strings.Join(v.Reasons, "; "))
+		default:
+			d.log.Error("could not acknowledge to the host", "addr", addr.String(), "err", err)
+		}
+	}()
+	return done
+}
+
+func (d *daemon) waitAck(ctx context.Context, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (d *daemon) waitAckBriefly(done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+}

@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/credlink/credlink/pkg/manifest"
+	"github.com/credlink/credlink/pkg/metrics"
+	"github.com/credlink/credlink/pkg/verify"
+)
+
+// DefaultMetricsListen is guest-agent's documented metrics address (port 9863 is not in
+// Prometheus' default port allocations list at the time of writing).
+const DefaultMetricsListen = ":9863"
+
+// Options configures the agent.
+type Options struct {
+	ManifestPath   string
+	Source         string // auto, smbios, credentials, fwcfg
+	Sysfs          string // default /sys
+	CredentialsDir string // default $CREDENTIALS_DIRECTORY
+	MetricsListen  string // empty disables
+	OnFailure      string // "wait" (default) or "exit"
+	AckTimeout     time.Duration
+	BootIDPath     string // default /proc/sys/kernel/random/boot_id
+	Version        string
+
+	Logger *slog.Logger
+	// Notify sends an sd_notify state; nil means do not notify.
+	Notify func(state string) error
+	// MetricsReady, if set, receives the bound metrics address once serving.
+	MetricsReady func(addr net.Addr)
+}
+
+// Check loads the manifest, reads the credentials and verifies them once.
+func (o *Options) Check() (verify.Result, Received, error) {
+	m, err := manifest.Load(o.ManifestPath)
+	if err != nil {
+		return verify.Result{}, Received{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	rec, err := o.Read()
+	if err != nil {
+		return verify.Result{}, Received{}, err
+	}
+	return verify.Verify(m, verify.Input{Set: rec.Set, Compare: rec.Compare}, time.Now()), rec, nil
+}
+
+// ErrVerificationFailed is returned by Run in "exit" mode when verification failed.
+var ErrVerificationFailed = errors.New("credential verification failed")
+
+// Run is the daemon: verify, notify, serve metrics, acknowledge, and re-verify on every value
+// received from reload, until ctx ends.
+func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	notify := o.Notify
+	if notify == nil {
+		notify = func(string) error { return nil }
+	}
+	switch o.OnFailure {
+	case "", "wait", "exit":
+	default:
+		return fmt.Errorf("%w: --on-failure must be wait or exit, not %q", ErrUsage, o.OnFailure)
+	}
+	m, err := manifest.Load(o.ManifestPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	st := metrics.NewAgent()
+
+	var srv *http.Server
+	if o.MetricsListen != "" {
+		l, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("%w: metrics listener: %w", ErrUsage, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler(metrics.Registry(st)))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		log.Info("serving metrics", "addr", l.Addr().String())
+		if o.MetricsReady != nil {
+			o.MetricsReady(l.Addr())
+		}
+	}
+
+	d := &daemon{o: o, log: log, notify: notify, st: st}
+	ready := d.verify(m)
+	acked := d.startAck(ctx)
+	if !ready && o.OnFailure == "exit" {
+		d.waitAck(ctx, acked)
+		_ = notify("STOPPING=1")
+		return ErrVerificationFailed
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			_ = notify("STOPPING=1")
+			log.Info("stopping")
+			d.waitAckBriefly(acked)
+			return nil
+		case <-reload:
+			_ = notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+			nm, err := manifest.Load(o.ManifestPath)
+			if err != nil {
+				log.Error("reload: keeping the previous manifest", "err", err)
+			} else {
+				m = nm
+			}
+			ready = d.verify(m) || ready
+			_ = notify("READY=1") // ends the reload, whether or not verification passed
+			if !d.ackAccepted() {
+				acked = d.startAck(ctx)
+			}
+		}
+	}
+}
+
+type daemon struct {
+	o      Options
+	log    *slog.Logger
+	notify func(string) error
+	st     *metrics.Agent
+
+	mu        sync.Mutex
+	result    verify.Result
+	received  Received
+	readySent bool
+	accepted  bool
+}
+
+// verify runs one verification and reports it everywhere; it returns whether it passed.
+func (d *daemon) verify(m *manifest.Manifest) bool {
+	rec, err := d.o.Read()
+	var res verify.Result
+	if err != nil {
+		d.log.Error("cannot read credentials", "err", err)
+		// Every listed credential is missing: report that rather than nothing.
+		rec = Received{Set: emptySet()}
+	}
+	res = verify.Verify(m, verify.Input{Set: rec.Set, Compare: rec.Compare}, time.Now())
+	d.mu.Lock()
+	d.result, d.received = res, rec
+	first := !d.readySent
+	d.mu.Unlock()
+	d.st.SetResult(res)
+	for _, f := range res.Findings {
+		attrs := []any{"name", f.Name, "status", string(f.Status), "bytes", f.Bytes, "source", f.Source, "detail", f.Detail}
+		if !f.Secret && f.Value.Len() > 0 && f.Status != verify.Unexpected {
+			attrs = append(attrs, "value", string(f.Value.Bytes()))
+		}
+		switch {
+		case f.Fails:
+			d.log.Error("credential failed verification", attrs...)
+		case f.Status == verify.Unexpected:
+			d.log.Warn("credential not in the manifest", attrs...)
+		default:
+			d.log.Info("credential", attrs...)
+		}
+	}
+	if len(rec.Set.Problems) > 0 {
+		for _, p := range rec.Set.Problems {
+			d.log.Warn("skipped in source", "problem", p.Error())
+		}
+	}
+	status := "STATUS=" + res.Summary()
+	if res.OK {
+		d.log.Info("verification passed", "verified", res.Verified, "expected", res.Expected, "sources", strings.Join(rec.Used, ","))
+		if first {
+			d.mu.Lock()
+			d.readySent = true
+			d.mu.Unlock()
+			_ = d.notify("READY=1\n" + status)
+			return true
+		}
+	} else {
+		d.log.Error("verification FAILED: not signalling readiness", "failures", strings.Join(res.Failures(), "; "))
+	}
+	_ = d.notify(status)
+	return res.OK
+}
+
+func (d *daemon) ackAccepted() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.accepted
+}

@@ -1,0 +1,190 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/manifest"
+)
+
+// Status of one credential.
+type Status string
+
+const (
+	OK             Status = "ok"
+	Missing        Status = "missing"
+	WrongLength    Status = "wrong_length"
+	DigestMismatch Status = "digest_mismatch"
+	Invalid        Status = "invalid"
+	Unexpected     Status = "unexpected"
+	SourceMismatch Status = "source_mismatch"
+)
+
+// Statuses lists every status, for metrics that export one series per status.
+var Statuses = []Status{OK, Missing, WrongLength, DigestMismatch, Invalid, Unexpected, SourceMismatch}
+
+// Finding is the verdict on one credential.
+type Finding struct {
+	Name     string
+	Status   Status
+	Bytes    int              // received length; 0 when missing
+	Source   string           // where it was read from; empty when missing
+	Detail   string           // why, for humans: "30 bytes, want 44"; never a secret value
+	Listed   bool             // in the manifest
+	Required bool             // listed and not optional
+	Secret   bool             // listed as secret, or not listed (unknown values are treated as secret)
+	Fails    bool             // counts against the overall result
+	Value    credential.Value // the received value (for MACs and, when not Secret, display)
+}
+
+// Result is a whole verification.
+type Result struct {
+	Findings []Finding // manifest order, then unlisted ones by name
+	OK       bool
+	Expected int // listed credentials that must verify: required ones plus optional ones present
+	Verified int // of those, how many are ok
+	Time     time.Time
+}
+
+// Input is what the guest received.
+type Input struct {
+	// Set is the merged view the agent verifies (see credential.Read).
+	Set *credential.Set
+	// Compare optionally holds the same credentials read independently from other sources
+	// (e.g. "smbios" and "credentials"); a name whose bytes differ between any two is a
+	// source_mismatch.
+	Compare map[string]*credential.Set
+}
+
+// Verify checks in against m.
+func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
+	res := Result{OK: true, Time: now}
+	invalid := map[string]string{}
+	for _, p := range in.Set.Problems {
+		if errors.Is(p, credential.ErrDuplicate) || p.Name == "" || credential.ValidName(p.Name) != nil {
+			continue
+		}
+		if _, seen := invalid[p.Name]; !seen {
+			invalid[p.Name] = fmt.Sprintf("%s: %v", p.Source, p.Reason)
+		}
+	}
+	mismatch := sourceMismatches(in.Compare)
+
+	for _, name := range m.Names {
+		rule := m.Credentials[name]
+		f := Finding{Name: name, Listed: true, Required: !rule.Optional, Secret: rule.Secret}
+		c, ok := in.Set.Get(name)
+		switch {
+		case !ok && invalid[name] != "":
+			f.Status, f.Detail = Invalid, invalid[name]
+		case !ok:
+			f.Status, f.Detail = Missing, "not received"
+		default:
+			f.Bytes, f.Source, f.Value = c.Value.Len(), c.Source, c.Value
+			f.Status, f.Detail = check(rule, c.Value.Bytes())
+			if f.Status == OK && mismatch[name] != "" {
+				f.Status, f.Detail = SourceMismatch, mismatch[name]
+			}
+		}
+		present := f.Status != Missing
+		f.Fails = f.Status != OK && (f.Required || present)
+		if f.Required || present {
+			res.Expected++
+			if f.Status == OK {
+				res.Verified++
+			}
+		}
+		res.Findings = append(res.Findings, f)
+	}
+
+	var extra []Finding
+	for _, c := range in.Set.All() {
+		if _, listed := m.Credentials[c.Name]; listed || manifest.IsControl(c.Name) || m.Unexpected == manifest.Ignore {
+			continue
+		}
+		extra = append(extra, Finding{Name: c.Name, Status: Unexpected, Bytes: c.Value.Len(), Source: c.Source,
+			Detail: "not in the manifest", Secret: true, Value: c.Value, Fails: m.Unexpected == manifest.Fail})
+	}
+	slices.SortFunc(extra, func(a, b Finding) int { return strings.Compare(a.Name, b.Name) })
+	res.Findings = append(res.Findings, extra...)
+	for _, f := range res.Findings {
+		if f.Fails {
+			res.OK = false
+		}
+	}
+	return res
+}
+
+// check applies one rule to a value.
+func check(r manifest.Rule, v []byte) (Status, string) {
+	n := len(v)
+	switch {
+	case r.Bytes != nil && n != *r.Bytes:
+		return WrongLength, fmt.Sprintf("%d bytes, want %d", n, *r.Bytes)
+	case r.MinBytes != nil && n < *r.MinBytes, r.MaxBytes != nil && n > *r.MaxBytes:
+		return WrongLength, fmt.Sprintf("%d bytes, want %s", n, rangeText(r))
+	case r.SHA256 != nil:
+		sum := sha256.Sum256(v)
+		if subtle.ConstantTimeCompare(sum[:], r.SHA256) != 1 {
+			return DigestMismatch, "sha256 differs from the manifest"
+		}
+	}
+	return OK, fmt.Sprintf("%d bytes", n)
+}
+
+func rangeText(r manifest.Rule) string {
+	switch {
+	case r.MinBytes != nil && r.MaxBytes != nil:
+		return fmt.Sprintf("%d..%d", *r.MinBytes, *r.MaxBytes)
+	case r.MinBytes != nil:
+		return fmt.Sprintf("at least %d", *r.MinBytes)
+	default:
+		return fmt.Sprintf("at most %d", *r.MaxBytes)
+	}
+}
+
+// sourceMismatches finds names whose bytes differ between sources.
+func sourceMismatches(sets map[string]*credential.Set) map[string]string {
+	out := map[string]string{}
+	names := make([]string, 0, len(sets))
+	for n := range sets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			for _, ca := range sets[a].All() {
+				cb, ok := sets[b].Get(ca.Name)
+				if ok && !ca.Value.Equal(cb.Value) && out[ca.Name] == "" {
+					out[ca.Name] = fmt.Sprintf("%s has %d bytes, %s has %d different bytes", a, ca.Value.Len(), b, cb.Value.Len())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Failures returns "NAME: detail" for every failing finding, for STATUS= lines and logs.
+func (r Result) Failures() []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Fails {
+			out = append(out, fmt.Sprintf("%s %s (%s)", f.Name, f.Status, f.Detail))
+		}
+	}
+	return out
+}
+
+// Summary is the one-line state for STATUS=.
+func (r Result) Summary() string {
+	if r.OK {
+		return fmt.Sprintf("%d/%d credentials verified", r.Verified, r.Expected)
+	}
+	return fmt.Sprintf("%d/%d credentials verified; FAILED: %s", r.Verified, r.Expected, strings.Join(r.Failures(), ", "))
+}
