@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 			} else {
 				m = nm
 			}
-			ready = d.verify(m) || ready
+			d.verify(m)
 			_ = notify("READY=1") // ends the reload, whether or not verification passed
 			if !d.ackAccepted() {
 				acked = d.startAck(ctx)
