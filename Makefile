@@ -15,6 +15,9 @@ help:
 	@echo "make fixtures    re-capture SMBIOS tables from real QEMU guests (needs qemu)"
 	@echo "make build       static binaries into $(BIN)/"
 
+demo: build
+	$(BIN)/host-launcher demo
+
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/ ./cmd/...
 

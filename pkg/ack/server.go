@@ -28,6 +28,7 @@ type Result struct {
 	Report        *Report  // set when Authenticated
 	NewBoot       bool     // accepted, and the first acceptance for this guest boot id
 	Peer          string
+	Started       time.Time // when the hello arrived
 	Received      time.Time // when the report frame was complete
 }
 
@@ -140,6 +141,7 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 	log := s.logger().With("peer", peer)
 	fr := NewFrameReader(rw, resync)
 	var nonce []byte // the outstanding challenge; single use
+	var helloAt time.Time
 	write := func(typ byte, payload []byte) error {
 		if d, ok := rw.(deadliner); ok && resync {
 			_ = d.SetWriteDeadline(time.Now().Add(durationOr(s.WriteTimeout, 5*time.Second)))
@@ -164,6 +166,7 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 				}
 				continue
 			}
+			helloAt = time.Now()
 			nonce = make([]byte, NonceSize)
 			_, _ = rand.Read(nonce)
 			body, _ := json.Marshal(Challenge{HelloNonce: h.Nonce, Nonce: nonce})
@@ -173,7 +176,7 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 		case TypeReport:
 			res := s.check(payload, nonce)
 			res.Peer = peer
-			res.Received = time.Now()
+			res.Started, res.Received = helloAt, time.Now()
 			// The launcher learns the result before the guest does, so READY=1 is not held up by
 			// the verdict's write.
 			if s.OnResult != nil {

@@ -1,0 +1,154 @@
+// Command host-launcher starts a VM with its systemd credentials delivered as SMBIOS Type 11
+// OEM strings — never in argv, the environment or on disk — and reports READY=1 to systemd only
+// once the guest-agent has proven byte-exact delivery. See README.md.
+//
+//	host-launcher run  --vm NAME --hypervisor qemu|cloud-hypervisor|local [options] [-- HYPERVISOR ARGV…]
+//	host-launcher plan [same options]     validate and print the launch, secrets redacted
+//	host-launcher demo                    the whole flow on this machine, no VM, no root
+//	host-launcher version
+//
+// Exit codes: 0 clean stop, 1 delivery not verified, 2 configuration error, 3 hypervisor failed.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/credlink/credlink/pkg/launch"
+	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: host-launcher run|plan|demo|version [options] [-- hypervisor argv]")
+		return launch.ExitConfig
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run", "plan":
+		c, ok := parseConfig(cmd, args, stderr)
+		if !ok {
+			return launch.ExitConfig
+		}
+		if cmd == "plan" {
+			return plan(c, stdout, stderr)
+		}
+		return runLaunch(c, stderr)
+	case "demo":
+		return demo(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "host-launcher", version.String())
+		return 0
+	default:
+		fmt.Fprintf(stderr, "host-launcher: unknown command %q (commands: run, plan, demo, version)\n", cmd)
+		return launch.ExitConfig
+	}
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, bool) {
+	c := &launch.Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var creds, sets listFlag
+	var cid uint
+	fs.StringVar(&c.VM, "vm", "", "VM `name` (required)")
+	fs.StringVar(&c.Hypervisor, "hypervisor", "", "qemu, cloud-hypervisor or local (required)")
+	fs.Var(&creds, "credential", "NAME=ID: deliver $CREDENTIALS_DIRECTORY/ID (or the absolute path ID) as credential NAME; repeatable")
+	fs.Var(&sets, "set", "NAME=VALUE: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
+	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest before launching")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", 5*time.Minute, "how long to wait for the guest's acknowledgement")
+	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off")
+	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's READY=1 via vmm.notify_socket")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory (default $RUNTIME_DIRECTORY or $TMPDIR)")
+	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials directory (default $CREDENTIALS_DIRECTORY)")
+	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary")
+	fs.UintVar(&cid, "guest-cid", 0, "guest vsock CID (default derived from --vm)")
+	fs.StringVar(&c.AckVia, "ack-via", "auto", "qemu ack transport: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
+	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary")
+	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON, without secrets")
+	fs.StringVar(&c.AgentBinary, "agent", "", "local mode: guest-agent binary (default next to host-launcher)")
+	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "local mode: the guest-agent's manifest (default --manifest)")
+	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "local mode: the guest-agent's --metrics-listen (default off)")
+	debug := fs.Bool("debug", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	c.Argv = fs.Args()
+	if len(c.Argv) > 0 && c.Hypervisor != launch.QEMU {
+		fmt.Fprintf(stderr, "host-launcher: arguments after -- are only for --hypervisor qemu (got %q)\n", c.Argv[0])
+		return nil, false
+	}
+	c.GuestCID = uint32(cid)
+	for _, s := range creds {
+		spec, err := launch.ParseCredentialSpec(s)
+		if err != nil {
+			fmt.Fprintln(stderr, "host-launcher:", err)
+			return nil, false
+		}
+		c.Credentials = append(c.Credentials, spec)
+	}
+	for _, s := range sets {
+		cr, err := launch.ParseSetting(s)
+		if err != nil {
+			fmt.Fprintln(stderr, "host-launcher:", err)
+			return nil, false
+		}
+		c.Settings = append(c.Settings, cr)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	c.Logger = logging.New(stderr, logging.UnderSystemd(), level)
+	c.Stdout, c.Stderr = os.Stdout, stderr
+	return c, true
+}
+
+func plan(c *launch.Config, stdout, stderr io.Writer) int {
+	lines, err := c.Plan()
+	if err != nil {
+		fmt.Fprintln(stderr, "host-launcher plan:", err)
+		return launch.ExitCode(err)
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	return 0
+}
+
+func runLaunch(c *launch.Config, stderr io.Writer) int {
+	if err := launch.HardenProcess(); err != nil {
+		fmt.Fprintln(stderr, "host-launcher: cannot mark the process non-dumpable:", err)
+		return launch.ExitConfig
+	}
+	c.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	_, err := c.Run(ctx, nil)
+	if err != nil {
+		c.Logger.Error(err.Error())
+	}
+	return launch.ExitCode(err)
+}

@@ -1,0 +1,292 @@
+package launch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// chVM drives cloud-hypervisor through its REST API (vmm/src/api/openapi/cloud-hypervisor.yaml):
+// the process starts with nothing but --api-socket, and the VmConfig with the OEM strings goes
+// over the socket, which lives in the launcher's 0700 runtime directory because vm.info returns
+// the whole config, OEM strings included, to anyone who can connect.
+type chVM struct {
+	c      *Config
+	p      *Prepared
+	api    string
+	config map[string]any // the operator's VmConfig with our additions
+	cmd    *exec.Cmd
+	client *http.Client
+	exit   chan struct{}
+	err    error
+}
+
+// loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
+func loadVMConfig(path string) (map[string]any, error) {
+	if path == "" {
+		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, configErr("--vm-config: %v", err)
+	}
+	var cfg map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&cfg); err != nil {
+		return nil, configErr("--vm-config %s: %v", path, err)
+	}
+	if _, ok := cfg["payload"].(map[string]any); !ok {
+		return nil, configErr("--vm-config %s: \"payload\" (kernel/firmware) is required by vm.create", path)
+	}
+	if strings.Contains(string(b), "io.systemd.credential") {
+		return nil, configErr("--vm-config %s already contains systemd credentials; pass them with --credential so they never sit in a file", path)
+	}
+	if plat, ok := cfg["platform"].(map[string]any); ok {
+		if _, ok := plat["oem_strings"]; ok {
+			if _, isList := plat["oem_strings"].([]any); !isList {
+				return nil, configErr("--vm-config %s: platform.oem_strings must be an array", path)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// configVsock returns the vsock device the operator's config already has, if any.
+func configVsock(cfg map[string]any) (*chVsock, error) {
+	v, ok := cfg["vsock"]
+	if !ok {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	sock, _ := m["socket"].(string)
+	cidNum, _ := m["cid"].(json.Number)
+	cid, err := cidNum.Int64()
+	if !ok || sock == "" || err != nil || cid < 3 {
+		return nil, configErr("--vm-config: vsock must be {\"cid\": N ≥ 3, \"socket\": PATH}")
+	}
+	return &chVsock{CID: uint32(cid), Socket: sock}, nil
+}
+
+// newCloudHypervisor merges the OEM strings and the vsock device into cfg (the operator's
+// VmConfig, already loaded by setupTransport).
+func newCloudHypervisor(c *Config, p *Prepared, runDir string, cfg map[string]any, vs *chVsock) (*chVM, error) {
+	if _, ok := cfg["vsock"]; !ok {
+		cfg["vsock"] = map[string]any{"cid": vs.CID, "socket": vs.Socket}
+	}
+	plat, _ := cfg["platform"].(map[string]any)
+	if plat == nil {
+		plat = map[string]any{}
+		cfg["platform"] = plat
+	}
+	var oem []any
+	if existing, ok := plat["oem_strings"].([]any); ok {
+		oem = existing
+	}
+	for _, s := range p.OEM {
+		oem = append(oem, s)
+	}
+	plat["oem_strings"] = oem
+	ch := &chVM{c: c, p: p, api: filepath.Join(runDir, "api.sock"), config: cfg, exit: make(chan struct{})}
+	ch.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", ch.api)
+		}}}
+	bin := c.CHBinary
+	if bin == "" {
+		bin = "cloud-hypervisor"
+	}
+	ch.cmd = exec.Command(bin, "--api-socket", "path="+ch.api)
+	ch.cmd.Stdout, ch.cmd.Stderr = c.Stdout, c.Stderr
+	ch.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return ch, nil
+}
+
+// APIError is a non-2xx answer of the cloud-hypervisor API.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Body         string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("cloud-hypervisor %s %s: %d %s", e.Method, e.Path, e.Status, strings.TrimSpace(e.Body))
+}
+
+// call performs one API request. Response bodies are never logged whole: vm.info would echo
+// the OEM strings.
+func (ch *chVM) call(ctx context.Context, method, endpoint string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://localhost/api/v1/"+endpoint, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := ch.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		msg := string(b)
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		for _, s := range ch.p.OEM { // belt and braces: an error body must not echo a string
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+		return nil, &APIError{Method: method, Path: endpoint, Status: resp.StatusCode, Body: msg}
+	}
+	return b, nil
+}
+
+func (ch *chVM) start(ctx context.Context) error {
+	if err := ch.cmd.Start(); err != nil {
+		return fmt.Errorf("start cloud-hypervisor: %w", err)
+	}
+	go func() { ch.err = ch.cmd.Wait(); close(ch.exit) }()
+	// Wait for the API socket: ping until it answers.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := ch.call(pctx, http.MethodGet, "vmm.ping", nil)
+		cancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ch.exit:
+			return fmt.Errorf("cloud-hypervisor exited before its API came up: %s", describeExit(ch.err))
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = ch.cmd.Process.Kill()
+			return fmt.Errorf("cloud-hypervisor API did not come up: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ch.call(ctx, http.MethodPut, "vm.create", ch.config); err != nil {
+		_ = ch.shutdownVMM()
+		return fmt.Errorf("vm.create: %w", err)
+	}
+	if _, err := ch.call(ctx, http.MethodPut, "vm.boot", nil); err != nil {
+		_ = ch.shutdownVMM()
+		return fmt.Errorf("vm.boot: %w", err)
+	}
+	return nil
+}
+
+func (ch *chVM) shutdownVMM() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := ch.call(ctx, http.MethodPut, "vmm.shutdown", nil)
+	select {
+	case <-ch.exit:
+	case <-time.After(5 * time.Second):
+		_ = ch.cmd.Process.Kill()
+		<-ch.exit
+		return errors.New("cloud-hypervisor did not exit after vmm.shutdown; killed")
+	}
+	return err
+}
+
+func (ch *chVM) done() <-chan struct{} { return ch.exit }
+func (ch *chVM) exitErr() error        { return ch.err }
+func (ch *chVM) pid() int {
+	if ch.cmd.Process == nil {
+		return 0
+	}
+	return ch.cmd.Process.Pid
+}
+
+// stop presses the power button, waits for the guest to shut down, then shuts the VMM down.
+func (ch *chVM) stop(timeout time.Duration) error {
+	if ch.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-ch.exit:
+		return nil
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := ch.call(ctx, http.MethodPut, "vm.power-button", nil)
+	cancel()
+	if err == nil {
+		end := time.Now().Add(timeout)
+		for time.Now().Before(end) {
+			if ch.state() == "Shutdown" {
+				break
+			}
+			select {
+			case <-ch.exit:
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return ch.shutdownVMM()
+}
+
+// state reads vm.info's state without keeping the rest (which holds the OEM strings).
+func (ch *chVM) state() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := ch.call(ctx, http.MethodGet, "vm.info", nil)
+	if err != nil {
+		return ""
+	}
+	var info struct {
+		State string `json:"state"`
+	}
+	_ = json.Unmarshal(b, &info)
+	return info.State
+}
+
+// plan shows the command line and the vm.create body with the OEM strings redacted.
+func (ch *chVM) plan() []string {
+	red := map[string]any{}
+	for k, v := range ch.config {
+		red[k] = v
+	}
+	plat := map[string]any{}
+	for k, v := range ch.config["platform"].(map[string]any) {
+		plat[k] = v
+	}
+	var oem []string
+	for _, s := range plat["oem_strings"].([]any) {
+		str := s.(string)
+		for i, o := range ch.p.OEM {
+			if str == o {
+				str = ch.p.redactedOEM(i)
+			}
+		}
+		oem = append(oem, str)
+	}
+	plat["oem_strings"] = oem
+	red["platform"] = plat
+	b, _ := json.MarshalIndent(red, "", "  ")
+	return []string{"exec: " + strings.Join(ch.cmd.Args, " "), "PUT /api/v1/vm.create (over the private API socket):", string(b), "PUT /api/v1/vm.boot"}
+}

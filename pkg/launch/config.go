@@ -1,0 +1,232 @@
+package launch
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/manifest"
+	"github.com/credlink/credlink/pkg/verify"
+)
+
+// Hypervisor kinds.
+const (
+	QEMU            = "qemu"
+	CloudHypervisor = "cloud-hypervisor"
+	Local           = "local"
+)
+
+// Failure policies (--on-failure).
+const (
+	FailStop        = "stop"
+	FailReadyAnyway = "ready-anyway"
+)
+
+// ErrConfig marks configuration errors: bad flags, unreadable or invalid credentials, budget.
+var ErrConfig = errors.New("configuration error")
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+}
+
+// CredentialSpec is one --credential NAME=ID.
+type CredentialSpec struct {
+	Name string
+	ID   string // file in $CREDENTIALS_DIRECTORY, or an absolute path
+}
+
+// Config is everything host-launcher is told.
+type Config struct {
+	VM              string
+	Hypervisor      string
+	Credentials     []CredentialSpec
+	Settings        []credential.Credential // --set NAME=VALUE: not secret, visible in argv
+	ManifestPath    string
+	AckTimeout      time.Duration
+	OnFailure       string
+	ShutdownTimeout time.Duration
+	WaitGuestBoot   bool
+	RuntimeDir      string // private directory for sockets; created 0700, removed on exit
+
+	// qemu
+	QEMUBinary string
+	Argv       []string // hypervisor argv after --
+	GuestCID   uint32   // vsock CID for qemu (0: derive one)
+	AckVia     string   // auto, vsock or serial (qemu)
+	// cloud-hypervisor
+	CHBinary     string
+	VMConfigPath string
+	// local
+	AgentBinary   string
+	AgentManifest string // manifest the local agent verifies; default ManifestPath
+	AgentMetrics  string // --metrics-listen of the local agent
+	AgentArgs     []string
+
+	CredentialsDir string // default $CREDENTIALS_DIRECTORY
+	Logger         *slog.Logger
+	Notify         func(state string) error
+	Stdout         io.Writer // hypervisor / agent output; default os.Stdout
+	Stderr         io.Writer
+}
+
+// ParseCredentialSpec parses NAME=ID.
+func ParseCredentialSpec(s string) (CredentialSpec, error) {
+	name, id, ok := strings.Cut(s, "=")
+	if !ok || id == "" {
+		return CredentialSpec{}, configErr("--credential %q: want NAME=ID", s)
+	}
+	if err := credential.ValidName(name); err != nil {
+		return CredentialSpec{}, configErr("--credential: %v", err)
+	}
+	return CredentialSpec{Name: name, ID: id}, nil
+}
+
+// ParseSetting parses --set NAME=VALUE.
+func ParseSetting(s string) (credential.Credential, error) {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok {
+		return credential.Credential{}, configErr("--set %q: want NAME=VALUE", name)
+	}
+	if err := credential.ValidName(name); err != nil {
+		return credential.Credential{}, configErr("--set: %v", err)
+	}
+	return credential.Credential{Name: name, Value: credential.NewValue([]byte(value))}, nil
+}
+
+// Prepared is a validated launch: the credentials to deliver and the OEM strings they encode to.
+type Prepared struct {
+	User    []credential.Credential // --credential and --set, in order
+	Control []credential.Credential // credlink.ack, credlink.key, credlink.vm
+	OEM     []string                // one per credential: User then Control
+	Key     []byte
+	Ack     ack.Address
+}
+
+// All is User then Control.
+func (p *Prepared) All() []credential.Credential {
+	return append(append([]credential.Credential{}, p.User...), p.Control...)
+}
+
+// loadCredentials reads every --credential, bounded by the 1 MiB limit.
+func (c *Config) loadCredentials() ([]credential.Credential, error) {
+	dir := c.CredentialsDir
+	if dir == "" {
+		dir = os.Getenv("CREDENTIALS_DIRECTORY")
+	}
+	var out []credential.Credential
+	seen := map[string]bool{}
+	for _, s := range c.Credentials {
+		if seen[s.Name] || manifest.IsControl(s.Name) {
+			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
+		}
+		seen[s.Name] = true
+		path := s.ID
+		if !filepath.IsAbs(path) {
+			if dir == "" {
+				return nil, configErr("credential %q: %q is not an absolute path and $CREDENTIALS_DIRECTORY is not set (use LoadCredential=%s:…)", s.Name, s.ID, s.ID)
+			}
+			if strings.Contains(s.ID, "/") {
+				return nil, configErr("credential %q: ID %q must be a plain file name in $CREDENTIALS_DIRECTORY", s.Name, s.ID)
+			}
+			path = filepath.Join(dir, s.ID)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, configErr("credential %q: %v", s.Name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, credential.MaxSize+1))
+		f.Close()
+		if err != nil {
+			return nil, configErr("credential %q: read %s: %v", s.Name, path, err)
+		}
+		if len(b) > credential.MaxSize {
+			return nil, configErr("credential %q: %s is larger than 1 MiB", s.Name, path)
+		}
+		out = append(out, credential.Credential{Name: s.Name, Value: credential.NewValue(b)})
+	}
+	for _, s := range c.Settings {
+		if seen[s.Name] || manifest.IsControl(s.Name) {
+			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Prepare loads and checks everything that can be checked before a launch: the credentials
+// (readable, valid names, sizes), the optional manifest against the host-side values, and the
+// SMBIOS budget with the control credentials included. addr is where the agent will
+// acknowledge.
+func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
+	switch c.Hypervisor {
+	case QEMU, CloudHypervisor, Local:
+	default:
+		return nil, configErr("--hypervisor must be qemu, cloud-hypervisor or local, not %q", c.Hypervisor)
+	}
+	if c.VM == "" {
+		return nil, configErr("--vm NAME is required")
+	}
+	switch c.OnFailure {
+	case "", FailStop, FailReadyAnyway:
+	default:
+		return nil, configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
+	}
+	user, err := c.loadCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if c.ManifestPath != "" {
+		m, err := manifest.Load(c.ManifestPath)
+		if err != nil {
+			return nil, configErr("%v", err)
+		}
+		set := &credential.Set{}
+		for _, u := range user {
+			_ = set.Add(credential.Credential{Name: u.Name, Value: u.Value, Source: "host"})
+		}
+		if res := verify.Verify(m, verify.Input{Set: set}, time.Now()); !res.OK {
+			return nil, configErr("host-side credentials do not match the manifest: %s", strings.Join(res.Failures(), "; "))
+		}
+	}
+	p := &Prepared{User: user, Ack: addr, Key: make([]byte, ack.KeySize)}
+	if _, err := rand.Read(p.Key); err != nil {
+		return nil, err
+	}
+	p.Control = []credential.Credential{
+		{Name: manifest.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
+		{Name: manifest.KeyCredential, Value: credential.NewValue(p.Key)},
+		{Name: manifest.VMCredential, Value: credential.NewValue([]byte(c.VM))},
+	}
+	p.OEM, err = credential.Encode(p.All(), credential.DefaultBudget)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	return p, nil
+}
+
+// describe returns "NAME (N bytes, text|binary)" for the i-th OEM string, for plans and logs.
+func (p *Prepared) describe(i int) string {
+	c := p.All()[i]
+	_, enc := credential.EncodeOEMString(c.Name, c.Value.Bytes())
+	return fmt.Sprintf("%s (%d bytes, %s)", c.Name, c.Value.Len(), enc)
+}
+
+// redactedOEM is the i-th OEM string with its value replaced, for plans.
+func (p *Prepared) redactedOEM(i int) string {
+	c := p.All()[i]
+	_, enc := credential.EncodeOEMString(c.Name, c.Value.Bytes())
+	prefix := credential.PrefixText
+	if enc == credential.Binary {
+		prefix = credential.PrefixBinary
+	}
+	return fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, c.Name, c.Value.Len())
+}

@@ -1,0 +1,371 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"github.com/credlink/credlink/pkg/ack"
+)
+
+// Exit codes.
+const (
+	ExitOK           = 0
+	ExitNotDelivered = 1
+	ExitConfig       = 2
+	ExitHypervisor   = 3
+)
+
+// vmm is one hypervisor (or the local stand-in) as the lifecycle sees it.
+type vmm interface {
+	start(ctx context.Context) error
+	done() <-chan struct{}
+	exitErr() error
+	stop(timeout time.Duration) error
+	plan() []string
+	pid() int
+}
+
+// Outcome is what a launch achieved.
+type Outcome struct {
+	Ready         bool
+	Accepted      *ack.Result // the accepted (or definitively rejected) report
+	Reasons       []string    // why delivery was not verified
+	Transport     string
+	Started       time.Time
+	ReadyAt       time.Time     // READY=1 sent
+	AckToReady    time.Duration // report received → READY=1 sent
+	HypervisorPID int
+	ExitCode      int
+}
+
+// ErrNotDelivered is returned when the guest did not confirm delivery.
+var ErrNotDelivered = errors.New("credential delivery not verified")
+
+// ErrHypervisor is returned when the hypervisor failed.
+var ErrHypervisor = errors.New("hypervisor failed")
+
+// ExitCode maps Run's error to the process exit status.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrConfig):
+		return ExitConfig
+	case errors.Is(err, ErrHypervisor):
+		return ExitHypervisor
+	default:
+		return ExitNotDelivered
+	}
+}
+
+// HardenProcess makes the launcher non-dumpable: no core dumps, and no ptrace or
+// /proc/PID/mem reads by other processes of the same user, since it holds every secret.
+func HardenProcess() error {
+	return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Config) notify(state string) {
+	if c.Notify != nil {
+		_ = c.Notify(state)
+	}
+}
+
+func (c *Config) defaults() {
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 5 * time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.OnFailure == "" {
+		c.OnFailure = FailStop
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+}
+
+// makeRunDir creates the launch's private directory (0700).
+func (c *Config) makeRunDir() (string, error) {
+	base := c.RuntimeDir
+	if base == "" {
+		base = os.Getenv("RUNTIME_DIRECTORY")
+	}
+	if base == "" {
+		base = os.TempDir()
+	}
+	return os.MkdirTemp(base, "credlink-"+sanitize(c.VM)+"-")
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// setup validates the configuration and builds the hypervisor without starting anything
+// except the ack listener. The caller must call cleanup.
+func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err error) {
+	c.defaults()
+	if c.Hypervisor == QEMU {
+		if err := checkQEMUArgv(c.Argv); err != nil {
+			return nil, nil, nil, func() {}, err
+		}
+	}
+	if c.WaitGuestBoot {
+		return nil, nil, nil, func() {}, configErr("--wait-guest-boot is not implemented yet")
+	}
+	runDir, err := c.makeRunDir()
+	if err != nil {
+		return nil, nil, nil, func() {}, err
+	}
+	removeDir := func() { os.RemoveAll(runDir) }
+	fail := func(err error) (vmm, *Prepared, *transport, func(), error) {
+		if t != nil {
+			t.listener.Close()
+		}
+		removeDir()
+		return nil, nil, nil, func() {}, err
+	}
+	// A config error in the hypervisor arguments should not cost a listener; but the address
+	// must exist before the credentials are encoded, since it is one of them.
+	if t, err = c.setupTransport(runDir); err != nil {
+		return fail(err)
+	}
+	if p, err = c.Prepare(t.addr); err != nil {
+		return fail(err)
+	}
+	switch c.Hypervisor {
+	case QEMU:
+		vm = newQEMU(c, p, runDir, t.qemuArgs)
+	case Local:
+		if vm, err = newLocal(c, p, runDir); err != nil {
+			return fail(err)
+		}
+	case CloudHypervisor:
+		if vm, err = newCloudHypervisor(c, p, runDir, t.chConfig, t.chVsock); err != nil {
+			return fail(err)
+		}
+	}
+	return vm, p, t, func() { t.listener.Close(); removeDir() }, nil
+}
+
+// Plan validates everything and describes the launch, secrets redacted, without starting it.
+func (c *Config) Plan() ([]string, error) {
+	vm, p, t, cleanup, err := c.setup()
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{fmt.Sprintf("vm %s: %d credentials + %d control credentials, %d OEM strings, %d-byte Type 11 structure",
+		c.VM, len(p.User), len(p.Control), len(p.OEM), structureBytes(p.OEM))}
+	for i := range p.All() {
+		out = append(out, "  credential "+p.describe(i))
+	}
+	out = append(out, fmt.Sprintf("acknowledgement: %s via %s, timeout %v, on failure %s", t.addr, t.kind, c.AckTimeout, c.OnFailure))
+	return append(out, vm.plan()...), nil
+}
+
+func structureBytes(strs []string) int {
+	n := 6
+	for _, s := range strs {
+		n += len(s) + 1
+	}
+	return n
+}
+
+// Run launches the VM and supervises it until ctx ends (graceful stop, nil error) or the
+// hypervisor exits. onReady, if set, is called once READY=1 has been sent.
+func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error) {
+	out := Outcome{Started: time.Now()}
+	log := c.logger().With("vm", c.VM)
+	vm, p, t, cleanup, err := c.setup()
+	defer cleanup()
+	if err != nil {
+		c.notify("STATUS=Configuration error: " + err.Error())
+		return out, err
+	}
+	out.Transport = t.kind + " " + t.addr.String()
+
+	results := make(chan ack.Result, 16)
+	srv := &ack.Server{Key: p.Key, Sent: p.User, VM: c.VM, Logger: log,
+		OnResult: func(r ack.Result) {
+			select {
+			case results <- r:
+			default: // a flood of unauthenticated reports must not block the listener
+			}
+		}}
+	sctx, stopServing := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = t.serve(sctx, srv) }()
+	defer func() { stopServing(); <-served }()
+
+	c.notify("STATUS=Starting " + c.Hypervisor)
+	log.Info("starting", "hypervisor", c.Hypervisor, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
+	if err := vm.start(ctx); err != nil {
+		c.notify("STATUS=Failed to start " + c.Hypervisor + ": " + err.Error())
+		return out, fmt.Errorf("%w: %w", ErrHypervisor, err)
+	}
+	out.HypervisorPID = vm.pid()
+	wd := watchdog()
+	defer wd.Stop()
+
+	deadline := time.NewTimer(c.AckTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	c.notify("STATUS=Waiting for acknowledgement from " + c.VM)
+
+	var failure []string
+wait:
+	for {
+		select {
+		case r := <-results:
+			switch {
+			case !r.Authenticated:
+				log.Warn("ignored unauthenticated acknowledgement", "peer", r.Peer, "reason", strings.Join(r.Reasons, "; "))
+			case r.Accepted:
+				out.Accepted = &r
+				break wait
+			default:
+				out.Accepted = &r
+				failure = r.Reasons
+				break wait
+			}
+		case <-deadline.C:
+			failure = []string{fmt.Sprintf("no acknowledgement within %v", c.AckTimeout)}
+			break wait
+		case <-vm.done():
+			c.notify("STATUS=Failed: " + c.Hypervisor + " exited before acknowledging: " + describeExit(vm.exitErr()))
+			log.Error("hypervisor exited before the guest acknowledged", "status", describeExit(vm.exitErr()))
+			out.Reasons = []string{c.Hypervisor + " exited before acknowledging: " + describeExit(vm.exitErr())}
+			return out, fmt.Errorf("%w: exited before the acknowledgement: %s", ErrHypervisor, describeExit(vm.exitErr()))
+		case <-ctx.Done():
+			c.notify("STOPPING=1\nSTATUS=Stopping before acknowledgement")
+			log.Info("stop requested while waiting for the acknowledgement")
+			_ = vm.stop(c.ShutdownTimeout)
+			return out, nil
+		case <-tick.C:
+			c.notify(fmt.Sprintf("STATUS=Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds())))
+			wd.ping(vm)
+		}
+	}
+
+	if failure != nil {
+		out.Reasons = failure
+		msg := "Failed: " + strings.Join(failure, "; ")
+		log.Error("credential delivery not verified", "reasons", strings.Join(failure, "; "))
+		if c.OnFailure == FailStop {
+			c.notify("STATUS=" + msg + "; stopping VM")
+			_ = vm.stop(c.ShutdownTimeout)
+			c.notify("STATUS=" + msg)
+			return out, fmt.Errorf("%w: %s", ErrNotDelivered, strings.Join(failure, "; "))
+		}
+		c.notify("READY=1\nSTATUS=Degraded (ready anyway): " + strings.Join(failure, "; "))
+		out.ReadyAt = time.Now()
+	} else {
+		status := fmt.Sprintf("STATUS=Ready: %d/%d credentials delivered byte-exact", len(p.User), len(p.User))
+		c.notify("READY=1\n" + status)
+		out.ReadyAt = time.Now()
+		out.Ready = true
+		out.AckToReady = out.ReadyAt.Sub(out.Accepted.Received)
+		log.Info("guest acknowledged: credentials delivered byte-exact", "credentials", len(p.User),
+			"boot_id", out.Accepted.Report.BootID, "ack_to_ready", out.AckToReady, "since_start", out.ReadyAt.Sub(out.Started))
+	}
+	if onReady != nil {
+		onReady(out)
+	}
+
+	for {
+		select {
+		case r := <-results:
+			if r.Authenticated && r.Accepted && r.NewBoot {
+				log.Info("guest rebooted and acknowledged again", "boot_id", r.Report.BootID)
+			} else if r.Authenticated && !r.Accepted {
+				log.Error("guest reports a problem after a reboot or reload", "reasons", strings.Join(r.Reasons, "; "))
+			}
+		case <-vm.done():
+			err := vm.exitErr()
+			if err != nil {
+				c.notify("STATUS=" + c.Hypervisor + " failed: " + describeExit(err))
+				log.Error("hypervisor failed", "status", describeExit(err))
+				return out, fmt.Errorf("%w: %s", ErrHypervisor, describeExit(err))
+			}
+			c.notify("STATUS=VM shut down")
+			log.Info("VM shut down")
+			return out, nil
+		case <-ctx.Done():
+			c.notify("STOPPING=1\nSTATUS=Shutting down " + c.VM)
+			log.Info("shutting down")
+			if err := vm.stop(c.ShutdownTimeout); err != nil {
+				log.Warn("shutdown", "err", err)
+			}
+			return out, nil
+		case <-tick.C:
+			wd.ping(vm)
+		}
+	}
+}
+
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return "exit status 0"
+	case errors.As(err, &ee):
+		return ee.ProcessState.String()
+	default:
+		return err.Error()
+	}
+}
+
+// wdog sends WATCHDOG=1 while the hypervisor is alive, when systemd asked for it (WatchdogSec=).
+type wdog struct {
+	interval time.Duration
+	last     time.Time
+}
+
+func watchdog() *wdog {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || d <= 0 {
+		return &wdog{}
+	}
+	return &wdog{interval: d / 2}
+}
+
+func (w *wdog) ping(vm vmm) {
+	if w.interval == 0 || time.Since(w.last) < w.interval {
+		return
+	}
+	select {
+	case <-vm.done():
+		return // a dead hypervisor gets no keep-alive: systemd's watchdog will act
+	default:
+	}
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	w.last = time.Now()
+}
+
+func (w *wdog) Stop() {}
