@@ -23,9 +23,18 @@ func (d UnixDialer) Dial(ctx context.Context) (Conn, error) {
 
 func (UnixDialer) Stream() bool { return false }
 
+// maxUnixPath is sun_path's size minus the terminating NUL on Linux.
+const maxUnixPath = 107
+
+// ErrPathTooLong is returned for socket paths Linux cannot bind.
+var ErrPathTooLong = errors.New("socket path too long")
+
 // ListenUnix listens on a Unix socket at path, replacing a stale socket (never another kind of
 // file), with mode 0600 so only the launcher's user can connect. The socket is removed on Close.
 func ListenUnix(path string) (*net.UnixListener, error) {
+	if len(path) > maxUnixPath {
+		return nil, fmt.Errorf("listen %s: %w: %d bytes, the limit is %d", path, ErrPathTooLong, len(path), maxUnixPath)
+	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "host-launcher-test-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	for _, pkg := range []string{".", "../guest-agent"} {
+		if out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput(); err != nil {
+			panic(fmt.Sprintf("build %s: %v\n%s", pkg, err, out))
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const secretA = "launcher-cli-secret-AAAAAAAAAAAAAAAAAAAAAAAA" // 44 bytes
+const secretB = "second,secret=with-commas-and-\x01-control"
+
+type fixture struct {
+	dir, creds, manifest string
+}
+
+func newFixture(t *testing.T) fixture {
+	d, err := os.MkdirTemp("", "hl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	f := fixture{dir: d, creds: filepath.Join(d, "creds"), manifest: filepath.Join(d, "m.json")}
+	os.Mkdir(f.creds, 0o700)
+	os.WriteFile(filepath.Join(f.creds, "api"), []byte(secretA), 0o400)
+	os.WriteFile(filepath.Join(f.creds, "db"), []byte(secretB), 0o400)
+	os.WriteFile(filepath.Join(f.creds, "empty"), nil, 0o400)
+	os.WriteFile(filepath.Join(f.creds, "big"), bytes.Repeat([]byte("b"), 40000), 0o400)
+	os.WriteFile(f.manifest, []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"min_bytes": 8}}}`), 0o600)
+	return f
+}
+
+func launcher(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "host-launcher"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{so.String(), se.String()} {
+		for _, s := range []string{secretA, secretB, secretA[:20], secretB[:20]} {
+			if strings.Contains(out, s) {
+				t.Errorf("output contains a secret:\n%s", out)
+			}
+		}
+	}
+	return so.String(), se.String(), code
+}
+
+func TestOptionErrors(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	base := []string{"--vm", "web", "--hypervisor", "qemu", "--credential", "API_KEY=api"}
+	qemu := []string{"--", "-machine", "q35"}
+	args := func(extra ...string) []string {
+		a := append([]string{"plan"}, base...)
+		return append(a, extra...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		err  string
+	}{
+		{"no command", nil, env, "usage: host-launcher run|plan|demo|version"},
+		{"unknown command", []string{"launch"}, env, `unknown command "launch"`},
+		{"missing vm", []string{"plan", "--hypervisor", "qemu", "--", "-M", "q35"}, env, "configuration error: --vm NAME is required"},
+		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, `--hypervisor must be qemu, cloud-hypervisor or local, not "xen"`},
+		{"bad spec", args("--credential", "NOVALUE", "--"), env, `--credential "NOVALUE": want NAME=ID`},
+		{"bad name", args("--credential", "a/b=api", "--"), env, "--credential: invalid credential name: '/' at byte 1"},
+		{"bad set", args("--set", "a:b=1", "--"), env, "--set: invalid credential name: ':' at byte 1"},
+		{"missing file", args(append([]string{"--credential", "DB=nope"}, qemu...)...), env, `credential "DB": open ` + f.creds + "/nope: no such file or directory"},
+		{"relative without dir", args(qemu...), nil, `credential "API_KEY": "api" is not an absolute path and $CREDENTIALS_DIRECTORY is not set`},
+		{"slash in id", args(append([]string{"--credential", "DB=../db"}, qemu...)...), env, `credential "DB": ID "../db" must be a plain file name in $CREDENTIALS_DIRECTORY`},
+		{"duplicate", args(append([]string{"--credential", "API_KEY=db"}, qemu...)...), env, `credential "API_KEY" given twice or reserved by credlink`},
+		{"reserved", args(append([]string{"--credential", "credlink.key=db"}, qemu...)...), env, `credential "credlink.key" given twice or reserved by credlink`},
+		{"empty secret vs manifest", args(append([]string{"--credential", "DB_PASSWORD=empty", "--manifest", f.manifest}, qemu...)...), env,
+			"host-side credentials do not match the manifest: DB_PASSWORD wrong_length (0 bytes, want at least 8)"},
+		{"budget", args(append([]string{"--credential", "B1=big", "--credential", "B2=" + f.creds + "/big"}, qemu...)...), env,
+			`credential "B2": SMBIOS budget exceeded: its 40025-byte OEM string brings the SMBIOS table to`},
+		{"microvm", args("--", "-M", "microvm"), env, "qemu -M microvm builds no SMBIOS tables"},
+		{"machine type microvm", args("--", "-machine", "type=microvm,accel=tcg"), env, "qemu -M microvm builds no SMBIOS tables"},
+		{"credential in argv", args("--", "-append", "io.systemd.credential:X=y"), env, "qemu argv already contains a systemd credential (argument 2)"},
+		{"smbios 11 path", args("--", "-smbios", "type=11,path=/tmp/x"), env, "qemu argv already has -smbios type=11 (argument 2)"},
+		{"fw_cfg", args("--", "-fw_cfg", "name=opt/io.systemd.credentials/X,file=/tmp/x"), env, "qemu argv passes credentials through fw_cfg (argument 2)"},
+		{"no qemu argv", args(), env, "qemu needs its arguments after --"},
+		{"argv for local", []string{"plan", "--vm", "x", "--hypervisor", "local", "--", "-M", "q35"}, env, "arguments after -- are only for --hypervisor qemu"},
+		{"bad on-failure", args(append([]string{"--on-failure", "retry"}, qemu...)...), env, `--on-failure must be stop or ready-anyway, not "retry"`},
+		{"bad ack-via", args(append([]string{"--ack-via", "carrier-pigeon"}, qemu...)...), env, `--ack-via must be auto, vsock or serial, not "carrier-pigeon"`},
+		{"ch without config", []string{"plan", "--vm", "x", "--hypervisor", "cloud-hypervisor"}, env, "cloud-hypervisor needs --vm-config FILE"},
+		{"local without manifest", []string{"plan", "--vm", "x", "--hypervisor", "local", "--agent", "/bin/true"}, env, "local mode needs --manifest"},
+		{"unknown flag", []string{"run", "--frobnicate"}, env, "flag provided but not defined: -frobnicate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := launcher(t, tt.env, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.err) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, stderr, tt.err)
+			}
+		})
+	}
+}
+
+var volatile = []*regexp.Regexp{
+	regexp.MustCompile(`/tmp/hl[0-9]+`),
+	regexp.MustCompile(`credlink-web-[0-9]+`),
+	regexp.MustCompile(`guest-cid=[0-9]+`),
+	regexp.MustCompile(`vsock:2:[0-9]+`),
+	regexp.MustCompile(`"cid": [0-9]+`),
+	regexp.MustCompile(`/[^ ]*host-launcher-test-[0-9]+`),
+	// The ack path's length varies with the temporary directory's name.
+	regexp.MustCompile(`credlink\.ack(=\[redacted | \()[0-9]+ bytes`),
+	regexp.MustCompile(`[0-9]+-byte Type 11 structure`),
+}
+
+func normalize(s string) string {
+	for i, re := range volatile {
+		s = re.ReplaceAllString(s, fmt.Sprintf("<V%d>", i))
+	}
+	return s
+}
+
+// TestPlanGolden: each hypervisor's invocation, with every secret redacted.
+func TestPlanGolden(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	vmcfg := filepath.Join(f.dir, "vm.json")
+	os.WriteFile(vmcfg, []byte(`{"payload": {"kernel": "/vm/vmlinux"}, "memory": {"size": 268435456}}`), 0o600)
+	common := []string{"--vm", "web", "--runtime-dir", f.dir, "--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--set", "ENVIRONMENT=prod", "--manifest", f.manifest}
+	cases := map[string][]string{
+		"qemu-serial":      append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial"}, common...), "--", "-machine", "q35", "-m", "256"),
+		"cloud-hypervisor": append([]string{"plan", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg}, common...),
+		"local":            append([]string{"plan", "--hypervisor", "local", "--agent", filepath.Join(binDir, "guest-agent")}, common...),
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, stderr, code := launcher(t, env, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := normalize(out)
+			golden := filepath.Join("testdata", "plan-"+name+".golden")
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, _ := os.ReadFile(golden)
+			if got != string(want) {
+				t.Errorf("plan differs from %s:\n%s", golden, got)
+			}
+			if left, _ := filepath.Glob(filepath.Join(f.dir, "credlink-*")); len(left) > 0 {
+				t.Errorf("plan left %v behind", left)
+			}
+		})
+	}
+}
+
+// TestDemo runs the README's main job.
+func TestDemo(t *testing.T) {
+	start := time.Now()
+	out, stderr, code := launcher(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"5/5 credentials delivered byte-exact", "API_KEY      44", "JWT_SECRET   88", "credlink_verification_success 1", "READY=1 with \"STATUS=Ready: 5/5 credentials delivered byte-exact\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("demo took %v", time.Since(start))
+}
+
+// TestNonDumpable: run as an unprivileged user, the launcher's /proc entries belong to root,
+// which is how Linux shows a non-dumpable process: other processes of that user cannot read
+// its memory or environment.
+func TestNonDumpable(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the launcher as another user")
+	}
+	f := newFixture(t)
+	os.Chmod(f.dir, 0o755)
+	os.Chmod(f.creds, 0o755)
+	for _, n := range []string{"api", "db"} {
+		os.Chmod(filepath.Join(f.creds, n), 0o444)
+	}
+	os.Chmod(f.manifest, 0o644)
+	os.Chmod(binDir, 0o755)
+	rt := filepath.Join(f.dir, "rt")
+	os.Mkdir(rt, 0o777)
+	cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
+		"--credential", "API_KEY=api", "--manifest", f.manifest, "--agent", "/bin/sleep", "--ack-timeout", "3s")
+	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	time.Sleep(300 * time.Millisecond)
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 {
+		t.Errorf("/proc/PID/environ owned by uid %d: the launcher is dumpable\n%s", st.Uid, se.String())
+	}
+}

@@ -1,0 +1,352 @@
+package launch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/sdnotify"
+)
+
+var secrets = map[string]string{
+	"API_KEY":     "sk-live-launcher-test-0123456789abcdefghijkl", // 44
+	"DB_PASSWORD": "db-pass-with,comma-and=equals\x00and-binary\xff",
+}
+
+const manifestOK = `{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"min_bytes": 8}, "ENVIRONMENT": {"secret": false}}, "unexpected": "fail"}`
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// env is one test's launch environment: credentials directory, manifest, notify socket, logs.
+type env struct {
+	t      *testing.T
+	dir    string
+	creds  string
+	notify *sdnotify.Listener
+	logs   *syncBuf
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: shortTempDir(t), logs: &syncBuf{}}
+	e.creds = filepath.Join(e.dir, "creds")
+	os.Mkdir(e.creds, 0o700)
+	for n, v := range secrets {
+		os.WriteFile(filepath.Join(e.creds, n), []byte(v), 0o400)
+	}
+	os.WriteFile(filepath.Join(e.dir, "manifest.json"), []byte(manifestOK), 0o600)
+	n, err := sdnotify.Listen(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	e.notify = n
+	t.Cleanup(func() { e.assertNoSecrets("logs", e.logs.String()) })
+	return e
+}
+
+func (e *env) config(hv string) *Config {
+	return &Config{
+		VM: "vm1", Hypervisor: hv, CredentialsDir: e.creds, ManifestPath: filepath.Join(e.dir, "manifest.json"),
+		Credentials: []CredentialSpec{{"API_KEY", "API_KEY"}, {"DB_PASSWORD", "DB_PASSWORD"}},
+		Settings:    []credential.Credential{{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("test"))}},
+		AckTimeout:  10 * time.Second, ShutdownTimeout: 2 * time.Second, RuntimeDir: e.dir,
+		AgentBinary: agentBin,
+		Logger:      logging.New(e.logs, true, slog.LevelDebug), Stdout: e.logs, Stderr: e.logs,
+		Notify: func(state string) error {
+			c, err := net.Dial("unixgram", e.notify.Path)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte(state))
+			return err
+		},
+	}
+}
+
+func (e *env) assertNoSecrets(what, s string) {
+	e.t.Helper()
+	for name, v := range secrets {
+		if strings.Contains(s, v) || strings.Contains(s, v[:16]) {
+			e.t.Errorf("%s contains the %s value", what, name)
+		}
+	}
+}
+
+func (e *env) statuses() string {
+	var out []string
+	for _, m := range e.notify.Messages() {
+		out = append(out, strings.ReplaceAll(m.Raw, "\n", " | "))
+	}
+	return strings.Join(out, "\n")
+}
+
+// assertClean checks that a launch left nothing behind in its runtime directory's parent.
+func (e *env) assertClean() {
+	e.t.Helper()
+	left, _ := filepath.Glob(filepath.Join(e.dir, "credlink-*"))
+	if len(left) > 0 {
+		e.t.Errorf("runtime directory left behind: %v", left)
+	}
+}
+
+func TestLocalAccepted(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(Local)
+	ctx, cancel := context.WithCancel(context.Background())
+	var ready Outcome
+	out, err := c.Run(ctx, func(o Outcome) { ready = o; cancel() })
+	if err != nil || !out.Ready {
+		t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
+	}
+	if ready.AckToReady <= 0 || ready.AckToReady > 50*time.Millisecond {
+		t.Errorf("ack to READY took %v", ready.AckToReady)
+	}
+	for _, want := range []string{"STATUS=Starting local", "STATUS=Waiting for acknowledgement from vm1", "READY=1 | STATUS=Ready: 3/3 credentials delivered byte-exact", "STOPPING=1"} {
+		if !strings.Contains(e.statuses(), want) {
+			t.Errorf("notifications lack %q:\n%s", want, e.statuses())
+		}
+	}
+	// The READY=1 came after the authenticated report was received.
+	m, _ := e.notify.Wait(time.Second, sdnotify.Has("READY", "1"))
+	if m.Received.Before(out.Accepted.Received) {
+		t.Error("READY=1 before the acknowledgement")
+	}
+	if len(out.Accepted.Report.Credentials) != 3 {
+		t.Errorf("report: %+v", out.Accepted.Report.Credentials)
+	}
+	e.assertClean()
+}
+
+func TestLocalRejectedStops(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(Local)
+	// The guest's manifest wants a 40-byte API_KEY: the agent reports wrong_length.
+	gm := filepath.Join(e.dir, "guest.json")
+	os.WriteFile(gm, []byte(strings.Replace(manifestOK, `"bytes": 44`, `"bytes": 40`, 1)), 0o600)
+	c.AgentManifest = gm
+	start := time.Now()
+	out, err := c.Run(context.Background(), func(Outcome) { t.Error("READY reached") })
+	if !errors.Is(err, ErrNotDelivered) || ExitCode(err) != ExitNotDelivered || out.Ready {
+		t.Fatalf("err %v out %+v", err, out)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("rejection took %v: it must not wait for the timeout", time.Since(start))
+	}
+	if _, err := e.notify.Wait(time.Second, sdnotify.Has("READY", "1")); err == nil {
+		t.Error("READY=1 sent for a rejected delivery")
+	}
+	if _, err := e.notify.Wait(time.Second, sdnotify.HasPrefix("STATUS", "Failed: API_KEY: wrong_length in the guest; guest verification failed")); err != nil {
+		t.Errorf("STATUS does not name the credential:\n%s", e.statuses())
+	}
+	e.assertClean()
+}
+
+func TestReadyAnyway(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(Local)
+	gm := filepath.Join(e.dir, "guest.json")
+	os.WriteFile(gm, []byte(strings.Replace(manifestOK, `"bytes": 44`, `"bytes": 40`, 1)), 0o600)
+	c.AgentManifest, c.OnFailure = gm, FailReadyAnyway
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := c.Run(ctx, func(Outcome) { cancel() })
+	if err != nil || out.Ready || out.ReadyAt.IsZero() {
+		t.Fatalf("err %v out %+v", err, out)
+	}
+	if _, err := e.notify.Wait(time.Second, sdnotify.HasPrefix("STATUS", "Degraded (ready anyway): API_KEY: wrong_length")); err != nil {
+		t.Errorf("%v\n%s", err, e.statuses())
+	}
+}
+
+func TestTimeoutAndCrash(t *testing.T) {
+	tests := []struct {
+		name   string
+		fake   string
+		err    error
+		code   int
+		status string
+	}{
+		{"never acknowledges", "agent-sleep", ErrNotDelivered, ExitNotDelivered, "Failed: no acknowledgement within 700ms"},
+		{"guest crashes", "agent-crash", ErrHypervisor, ExitHypervisor, "Failed: local exited before acknowledging: exit status 7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			t.Setenv("CREDLINK_FAKE", tt.fake)
+			c := e.config(Local)
+			c.AgentBinary, c.AckTimeout = testBin, 700*time.Millisecond
+			_, err := c.Run(context.Background(), nil)
+			if !errors.Is(err, tt.err) || ExitCode(err) != tt.code {
+				t.Fatalf("err %v (exit %d), want %v", err, ExitCode(err), tt.err)
+			}
+			if _, err := e.notify.Wait(time.Second, sdnotify.HasPrefix("STATUS", tt.status)); err != nil {
+				t.Errorf("no STATUS %q:\n%s", tt.status, e.statuses())
+			}
+			e.assertClean()
+		})
+	}
+}
+
+func TestSIGTERMWhileWaiting(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("CREDLINK_FAKE", "agent-sleep")
+	c := e.config(Local)
+	c.AgentBinary = testBin
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	out, err := c.Run(ctx, nil)
+	if err != nil || out.Ready || ExitCode(err) != ExitOK {
+		t.Fatalf("err %v out %+v", err, out)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("stop took %v", time.Since(start))
+	}
+	if _, err := e.notify.Wait(time.Second, sdnotify.Has("STOPPING", "1")); err != nil {
+		t.Error("no STOPPING=1")
+	}
+	// The child is gone, not orphaned.
+	if out.HypervisorPID == 0 || processAlive(out.HypervisorPID) {
+		t.Errorf("child %d still alive", out.HypervisorPID)
+	}
+	e.assertClean()
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+// TestQEMUInvocation: the argv carries only /dev/fd paths, each pipe delivers exactly one OEM
+// string, and the ack transport devices are added.
+func TestQEMUInvocation(t *testing.T) {
+	e := newEnv(t)
+	rec := filepath.Join(e.dir, "qemu.rec")
+	t.Setenv("CREDLINK_FAKE", "qemu")
+	t.Setenv("FAKE_QEMU_OUT", rec)
+	c := e.config(QEMU)
+	c.QEMUBinary, c.AckTimeout, c.AckVia = testBin, 2*time.Second, "serial"
+	c.Argv = []string{"-machine", "q35", "-m", "256", "-nodefaults"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var out Outcome
+	go func() { var err error; out, err = c.Run(ctx, nil); done <- err }()
+	var data []byte
+	for i := 0; i < 100 && len(data) == 0; i++ {
+		time.Sleep(30 * time.Millisecond)
+		data, _ = os.ReadFile(rec)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v\n%s", err, e.logs.String())
+	}
+	rec2 := string(data)
+	e.assertNoSecrets("qemu argv", rec2)
+	for _, want := range []string{
+		"arg -machine\narg q35\narg -m\narg 256\narg -nodefaults\n",
+		"arg -smbios\narg type=11,path=/dev/fd/3\n",
+		"arg -device\narg virtio-serial-pci,id=credlink-vser\n",
+		"arg virtserialport,bus=credlink-vser.0,chardev=credlink-ack,name=credlink.0\n",
+		"arg -qmp\n",
+	} {
+		if !strings.Contains(rec2, want) {
+			t.Errorf("argv lacks %q:\n%s", want, rec2)
+		}
+	}
+	// Digests of what each pipe delivered, in order: API_KEY, DB_PASSWORD, ENVIRONMENT, then control.
+	sc := bufio.NewScanner(strings.NewReader(rec2))
+	var fds []string
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "fd ") {
+			fds = append(fds, sc.Text())
+		}
+	}
+	if len(fds) != 6 {
+		t.Fatalf("want 6 pipes (3 credentials + 3 control), got %d:\n%s", len(fds), rec2)
+	}
+	for i, n := range []string{"API_KEY", "DB_PASSWORD"} {
+		s, _ := credential.EncodeOEMString(n, []byte(secrets[n]))
+		want := fmt.Sprintf("fd %d sha256 %x len %d err <nil>", 3+i, sha256.Sum256([]byte(s)), len(s))
+		if fds[i] != want {
+			t.Errorf("pipe %d: %s, want %s", i, fds[i], want)
+		}
+	}
+	if out.Ready {
+		t.Error("ready without a guest")
+	}
+	e.assertClean()
+}
+
+// TestQEMUProcessHygiene: while the (fake) hypervisor runs, neither its nor the launcher's
+// cmdline and environment hold a secret, and the launcher is non-dumpable.
+func TestQEMUProcessHygiene(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("CREDLINK_FAKE", "qemu")
+	t.Setenv("FAKE_QEMU_OUT", filepath.Join(e.dir, "qemu.rec"))
+	c := e.config(QEMU)
+	c.QEMUBinary, c.AckVia, c.AckTimeout = testBin, "serial", 5*time.Second
+	c.Argv = []string{"-machine", "q35"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Outcome, 1)
+	go func() { o, _ := c.Run(ctx, nil); done <- o }()
+	time.Sleep(500 * time.Millisecond)
+	ents, _ := os.ReadDir("/proc")
+	scanned := 0
+	for _, d := range ents {
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(filepath.Join("/proc", d.Name(), f))
+			if err != nil {
+				continue
+			}
+			scanned++
+			e.assertNoSecrets("/proc/"+d.Name()+"/"+f, string(b))
+		}
+	}
+	if scanned < 4 {
+		t.Errorf("scanned only %d /proc files", scanned)
+	}
+	cancel()
+	<-done
+	e.assertClean()
+}
+
+func mustAddr(t *testing.T) ack.Address {
+	a, err := ack.ParseAddress("unix:/nonexistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// shortTempDir is a temporary directory with a short path: Unix socket paths are limited to
+// 107 bytes, and t.TempDir's names can use most of that.
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "cl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
