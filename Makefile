@@ -12,6 +12,7 @@ help:
 	@echo "make lint        gofmt, go vet, staticcheck"
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME)"
 	@echo "make bench-go    codec and table benchmarks"
+	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
 	@echo "make fixtures    re-capture SMBIOS tables from real QEMU guests (needs qemu)"
 	@echo "make build       static binaries into $(BIN)/"
 
@@ -44,6 +45,11 @@ fuzz-smoke:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/... | tee .cache/bench-go.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest .cache/bench-go.txt
+
+# End-to-end: real guests under QEMU software emulation. test/e2e/assets.sh installs QEMU,
+# busybox-static, cpio, kmod when missing and caches Debian's kernel under .cache/e2e.
+e2e:
+	cd test/e2e && $(GO) test -tags e2e -count=1 -v -timeout 15m .
 
 fixtures:
 	test/fixtures/capture-smbios.sh
