@@ -75,6 +75,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, 
 	fs.StringVar(&c.VM, "vm", "", "VM `name` (required)")
 	fs.StringVar(&c.Hypervisor, "hypervisor", "", "qemu, cloud-hypervisor or local (required)")
 	fs.Var(&creds, "credential", "NAME=ID: deliver $CREDENTIALS_DIRECTORY/ID (or the absolute path ID) as credential NAME; repeatable")
+	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file (with LoadCredential=NAME:PATH)")
 	fs.Var(&sets, "set", "NAME=VALUE: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
 	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest before launching")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", 5*time.Minute, "how long to wait for the guest's acknowledgement")

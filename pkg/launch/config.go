@@ -48,6 +48,7 @@ type Config struct {
 	VM              string
 	Hypervisor      string
 	Credentials     []CredentialSpec
+	AllCredentials  bool // deliver every file of the credentials directory, named after it
 	Settings        []credential.Credential // --set NAME=VALUE: not secret, visible in argv
 	ManifestPath    string
 	AckTimeout      time.Duration
@@ -123,7 +124,30 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 	}
 	var out []credential.Credential
 	seen := map[string]bool{}
-	for _, s := range c.Credentials {
+	specs := c.Credentials
+	if c.AllCredentials {
+		if dir == "" {
+			return nil, configErr("--all-credentials needs $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)")
+		}
+		ents, err := os.ReadDir(dir) // sorted, so the OEM string order is stable
+		if err != nil {
+			return nil, configErr("--all-credentials: %v", err)
+		}
+		given := map[string]bool{}
+		for _, s := range specs {
+			given[s.ID] = true
+		}
+		for _, e := range ents {
+			if e.IsDir() || given[e.Name()] {
+				continue
+			}
+			if err := credential.ValidName(e.Name()); err != nil {
+				return nil, configErr("--all-credentials: file %q: %v", e.Name(), err)
+			}
+			specs = append(specs, CredentialSpec{Name: e.Name(), ID: e.Name()})
+		}
+	}
+	for _, s := range specs {
 		if seen[s.Name] || manifest.IsControl(s.Name) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}

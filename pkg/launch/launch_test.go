@@ -350,3 +350,24 @@ func shortTempDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
+
+func TestAllCredentials(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(Local)
+	c.Credentials, c.AllCredentials = nil, true
+	p, err := c.Prepare(mustAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range p.User {
+		names = append(names, u.Name)
+	}
+	if strings.Join(names, ",") != "API_KEY,DB_PASSWORD,ENVIRONMENT" {
+		t.Errorf("names %v", names)
+	}
+	os.WriteFile(filepath.Join(e.creds, "bad:name"), []byte("x"), 0o400)
+	if _, err := c.Prepare(mustAddr(t)); err == nil || !strings.Contains(err.Error(), `--all-credentials: file "bad:name": invalid credential name`) {
+		t.Errorf("bad file name: %v", err)
+	}
+}
