@@ -3,10 +3,10 @@ GO        ?= go
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # A count, not a duration: duration-based -fuzztime fails spuriously with "context deadline
 # exceeded" on Go 1.26 (golang/go#75804, fixed in 1.27) when the machine is loaded.
-FUZZTIME  ?= 5000x
+FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help units build test lint fuzz-smoke bench-go fixtures demo e2e clean
+.PHONY: help monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench-go    codec and table benchmarks"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
+	@echo "make monitoring  promtool check/test of monitoring/"
 	@echo "make units       systemd-analyze verify + exposure budgets of systemd/"
 	@echo "make fixtures    re-capture SMBIOS tables from real QEMU guests (needs qemu)"
 	@echo "make build       static binaries into $(BIN)/"
@@ -53,6 +54,11 @@ bench-go:
 # busybox-static, cpio, kmod when missing and caches Debian's kernel under .cache/e2e.
 e2e:
 	cd test/e2e && $(GO) test -tags e2e -count=1 -v -timeout 15m .
+
+monitoring:
+	promtool check rules monitoring/credlink-rules.yml
+	cd monitoring && promtool test rules credlink-rules.test.yml
+	promtool check config monitoring/prometheus-scrape.yml
 
 units: build
 	systemd/check.sh
