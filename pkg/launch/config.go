@@ -48,7 +48,7 @@ type Config struct {
 	VM              string
 	Hypervisor      string
 	Credentials     []CredentialSpec
-	AllCredentials  bool // deliver every file of the credentials directory, named after it
+	AllCredentials  bool                    // deliver every file of the credentials directory, named after it
 	Settings        []credential.Credential // --set NAME=VALUE: not secret, visible in argv
 	ManifestPath    string
 	AckTimeout      time.Duration
