@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
+.PHONY: help nix monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench-go    codec and table benchmarks"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
+	@echo "make nix         parse and evaluate nixos-module/, check vendorHash"
 	@echo "make monitoring  promtool check/test of monitoring/"
 	@echo "make units       systemd-analyze verify + exposure budgets of systemd/"
 	@echo "make fixtures    re-capture SMBIOS tables from real QEMU guests (needs qemu)"
@@ -54,6 +55,10 @@ bench-go:
 # busybox-static, cpio, kmod when missing and caches Debian's kernel under .cache/e2e.
 e2e:
 	cd test/e2e && $(GO) test -tags e2e -count=1 -v -timeout 15m .
+
+nix:
+	nixos-module/tests/run.sh
+	nixos-module/vendor-hash.sh --check
 
 monitoring:
 	promtool check rules monitoring/credlink-rules.yml

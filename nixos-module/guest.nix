@@ -1,0 +1,121 @@
+# services.credlink.guest: run guest-agent inside a VM.
+{ config, lib, pkgs, ... }:
+
+let
+  cfg = config.services.credlink.guest;
+  helpers = import ./lib.nix;
+  manifestFile = pkgs.writeText "credlink-manifest.json" (builtins.toJSON cfg.manifest);
+  args = helpers.guestArgs {
+    agent = "${cfg.package}/bin/guest-agent";
+    inherit manifestFile;
+    inherit (cfg) source;
+    metricsAddress = cfg.metrics.address;
+    metricsPort = if cfg.metrics.enable then cfg.metrics.port else null;
+    inherit (cfg) extraArgs;
+  };
+in
+{
+  options.services.credlink.guest = {
+    enable = lib.mkEnableOption "the credlink guest-agent, which verifies delivered credentials and acknowledges them to the host";
+
+    package = lib.mkOption {
+      type = lib.types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { }";
+      description = "Package providing guest-agent.";
+    };
+
+    manifest = lib.mkOption {
+      type = lib.types.attrs;
+      example = lib.literalExpression ''
+        {
+          credentials = {
+            API_KEY = { bytes = 44; };
+            JWT_SECRET = { min_bytes = 64; max_bytes = 128; };
+            ENVIRONMENT = { secret = false; sha256 = "…"; };
+          };
+          unexpected = "warn";
+        }'';
+      description = "The manifest, rendered to JSON (format in README.md). guest-agent rejects unknown fields at start.";
+    };
+
+    source = lib.mkOption {
+      type = lib.types.enum [ "auto" "smbios" "credentials" "fwcfg" ];
+      default = "credentials";
+      description = ''
+        Where guest-agent reads credentials. "credentials" uses the unit's $CREDENTIALS_DIRECTORY,
+        filled by ImportCredential=* (systemd >= 254, which NixOS ships).
+      '';
+    };
+
+    metrics = {
+      enable = lib.mkOption { type = lib.types.bool; default = true; description = "Serve Prometheus metrics."; };
+      address = lib.mkOption { type = lib.types.str; default = ""; example = "10.0.0.5"; description = "Metrics listen address (empty: all)."; };
+      port = lib.mkOption { type = lib.types.port; default = 9863; description = "Metrics port."; };
+    };
+
+    openFirewall = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = "Open the metrics port in the firewall.";
+    };
+
+    extraArgs = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ ];
+      example = [ "--on-failure" "exit" ];
+      description = "Extra arguments for `guest-agent run`.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    networking.firewall.allowedTCPPorts = lib.mkIf (cfg.openFirewall && cfg.metrics.enable) [ cfg.metrics.port ];
+
+    # Same unit as systemd/guest-agent.service in the repository.
+    systemd.services.guest-agent = {
+      description = "credlink guest agent: verify delivered credentials and acknowledge them to the host";
+      after = [ "local-fs.target" ];
+      before = [ "multi-user.target" ];
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        ExecStart = helpers.execLine args;
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        ImportCredential = "*";
+        TimeoutStartSec = "infinity";
+        Restart = "on-failure";
+        RestartSec = "5s";
+        DynamicUser = true;
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        PrivateUsers = true;
+        ProtectHostname = true;
+        ProtectClock = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectProc = "invisible";
+        ProcSubset = "pid";
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_VSOCK" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        RemoveIPC = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
+        SystemCallErrorNumber = "EPERM";
+        UMask = "0077";
+        DevicePolicy = "closed";
+      };
+    };
+  };
+}
