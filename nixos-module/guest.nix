@@ -95,6 +95,7 @@ in
         PrivateTmp = true;
         PrivateDevices = true;
         PrivateUsers = true;
+        PrivateMounts = true;
         ProtectHostname = true;
         ProtectClock = true;
         ProtectKernelTunables = true;
@@ -102,7 +103,6 @@ in
         ProtectKernelLogs = true;
         ProtectControlGroups = true;
         ProtectProc = "invisible";
-        ProcSubset = "pid";
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_VSOCK" ];
         RestrictNamespaces = true;
         RestrictRealtime = true;

@@ -82,6 +82,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, 
 	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off")
 	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's READY=1 via vmm.notify_socket")
+	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "systemd version in the guest: below 257 (e.g. Debian 12's 252) only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory (default $RUNTIME_DIRECTORY or $TMPDIR)")
 	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials directory (default $CREDENTIALS_DIRECTORY)")
 	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary")

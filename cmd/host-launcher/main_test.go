@@ -111,6 +111,8 @@ func TestOptionErrors(t *testing.T) {
 			"host-side credentials do not match the manifest: DB_PASSWORD wrong_length (0 bytes, want at least 8)"},
 		{"budget", args(append([]string{"--credential", "B1=big", "--credential", "B2=" + f.creds + "/big"}, qemu...)...), env,
 			`credential "B2": SMBIOS budget exceeded: its 40025-byte OEM string brings the SMBIOS table to`},
+		{"systemd 252 page", args(append([]string{"--guest-systemd", "252", "--credential", "B1=big"}, qemu...)...), env,
+			`credential "B1": SMBIOS budget exceeded: its OEM string ends at byte 40`},
 		{"microvm", args("--", "-M", "microvm"), env, "qemu -M microvm builds no SMBIOS tables"},
 		{"machine type microvm", args("--", "-machine", "type=microvm,accel=tcg"), env, "qemu -M microvm builds no SMBIOS tables"},
 		{"credential in argv", args("--", "-append", "io.systemd.credential:X=y"), env, "qemu argv already contains a systemd credential (argument 2)"},

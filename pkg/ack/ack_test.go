@@ -126,6 +126,11 @@ func TestExchangeRejections(t *testing.T) {
 			r.Credentials[0].Status = "wrong_length"
 			return r
 		}, []string{"API_KEY: wrong_length in the guest", "guest verification failed"}},
+		{"reported without a MAC", func() Report {
+			r := reportFor(key, sent, false)
+			r.Credentials[1].MAC, r.Credentials[1].Bytes, r.Credentials[1].Status = nil, 0, "source_mismatch"
+			return r
+		}, []string{"DB_PASSWORD: source_mismatch in the guest", "guest verification failed"}},
 		{"other VM", func() Report { r := reportFor(key, sent, true); r.VM = "vm2"; return r },
 			[]string{`report is for VM "vm2", this is "vm1"`}},
 		{"lying length", func() Report { r := reportFor(key, sent, true); r.Credentials[0].Bytes = 5; return r },

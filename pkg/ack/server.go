@@ -235,8 +235,10 @@ func (s *Server) check(payload, nonce []byte) Result {
 		sent[c.Name] = true
 		g, ok := got[c.Name]
 		switch {
-		case !ok || len(g.MAC) == 0:
+		case !ok || len(g.MAC) == 0 && (g.Status == "ok" || g.Status == ""):
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: not received by the guest", c.Name))
+		case len(g.MAC) == 0:
+			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, g.Status))
 		case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: guest received %d bytes that differ from the %d sent", c.Name, g.Bytes, c.Value.Len()))
 		case g.Status != "ok" && g.Status != "unexpected":

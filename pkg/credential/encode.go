@@ -35,10 +35,28 @@ type Budget struct {
 	MaxStrings    int // strings in the one Type 11 structure QEMU and cloud-hypervisor build
 	MaxTableBytes int // whole table
 	Reserved      int // bytes of the table taken by the hypervisor's other structures
+	// MaxStructureBytes, when not zero, is how much of the Type 11 structure the guest's
+	// systemd reads: before v257 PID 1 reads entries/11-N/raw with a single read of one page
+	// (systemd PR 33539), so every string must end within the first 4096 bytes or it is
+	// silently dropped or, worse, truncated.
+	MaxStructureBytes int
 }
 
-// DefaultBudget fits QEMU (q35/pc) and cloud-hypervisor guests with up to 64 vCPUs.
+// SystemdPageLimit is the part of a Type 11 structure systemd before v257 reads.
+const SystemdPageLimit = 4096
+
+// DefaultBudget fits QEMU (q35/pc) and cloud-hypervisor guests with up to 64 vCPUs and
+// systemd 257 or newer inside.
 var DefaultBudget = Budget{MaxStrings: MaxStringsPerStructure, MaxTableBytes: MaxTableBytes, Reserved: DefaultReserved}
+
+// BudgetFor returns the budget for a guest running the given systemd version.
+func BudgetFor(systemdVersion int) Budget {
+	b := DefaultBudget
+	if systemdVersion < 257 {
+		b.MaxStructureBytes = SystemdPageLimit
+	}
+	return b
+}
 
 // TextSafe reports whether v can travel in the text form unchanged through every layer between
 // the host and the guest: printable ASCII only (no NUL, control or non-ASCII bytes), none of the
@@ -106,6 +124,11 @@ func Encode(creds []Credential, b Budget) ([]string, error) {
 		s, _ := EncodeOEMString(c.Name, c.Value.Bytes())
 		if len(out)+1 > b.MaxStrings {
 			return nil, fmt.Errorf("credential %q: %w: it is OEM string %d, one SMBIOS Type 11 structure holds %d", c.Name, ErrBudget, len(out)+1, b.MaxStrings)
+		}
+		// size counts the structure so far without its final NUL: 5-byte header + strings.
+		if end := size - 1 + len(s) + 1; b.MaxStructureBytes > 0 && end > b.MaxStructureBytes {
+			return nil, fmt.Errorf("credential %q: %w: its OEM string ends at byte %d of the Type 11 structure, but systemd before 257 reads only the first %d bytes and would drop or truncate it (fewer or smaller credentials, or a guest with systemd >= 257)",
+				c.Name, ErrBudget, end, b.MaxStructureBytes)
 		}
 		if size += len(s) + 1; size+b.Reserved > b.MaxTableBytes {
 			return nil, fmt.Errorf("credential %q: %w: its %d-byte OEM string brings the SMBIOS table to %d bytes, above %d (%d reserved for the hypervisor's own structures)",

@@ -62,9 +62,9 @@ func TestEncodeErrors(t *testing.T) {
 		{"invalid name", []Credential{cred("ok", "1"), cred("a/b", "2")}, DefaultBudget, "credential #2 <invalid name, 3 bytes>: invalid credential name: '/' at byte 1", ErrInvalidName},
 		{"empty name", []Credential{cred("", "2")}, DefaultBudget, "credential #1 <invalid name, 0 bytes>: invalid credential name: empty", ErrInvalidName},
 		{"duplicate", []Credential{cred("A", "1"), cred("A", "2")}, DefaultBudget, `credential "A": duplicate credential`, ErrDuplicate},
-		{"too large", []Credential{cred("BIG", big+"x")}, Budget{255, 1 << 30, 0}, `credential "BIG": credential larger than 1 MiB (1048577 bytes)`, ErrTooLarge},
-		{"total", []Credential{cred("A", big[:MaxSize-1]), cred("B", "xy")}, Budget{255, 1 << 30, 0}, `credential "B": credentials exceed 1 MiB in total (1048577 bytes with the ones before it)`, ErrTotalTooLarge},
-		{"256 strings", many, Budget{255, 1 << 30, 0}, `credential "C255": SMBIOS budget exceeded: it is OEM string 256, one SMBIOS Type 11 structure holds 255`, ErrBudget},
+		{"too large", []Credential{cred("BIG", big+"x")}, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "BIG": credential larger than 1 MiB (1048577 bytes)`, ErrTooLarge},
+		{"total", []Credential{cred("A", big[:MaxSize-1]), cred("B", "xy")}, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "B": credentials exceed 1 MiB in total (1048577 bytes with the ones before it)`, ErrTotalTooLarge},
+		{"256 strings", many, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "C255": SMBIOS budget exceeded: it is OEM string 256, one SMBIOS Type 11 structure holds 255`, ErrBudget},
 		{"table bytes", []Credential{cred("A", chunk), cred("B", chunk), cred("C", chunk)}, DefaultBudget,
 			`credential "C": SMBIOS budget exceeded: its 21024-byte OEM string brings the SMBIOS table to 67177 bytes, above 65535 (4096 reserved for the hypervisor's own structures)`, ErrBudget},
 	}
@@ -76,6 +76,20 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
+	// systemd before 257 reads one page of the structure: a string ending past byte 4096 is refused.
+	old := BudgetFor(252)
+	fits := 4096 - 5 - len(PrefixText+"A=") - 1
+	if _, err := Encode([]Credential{cred("A", strings.Repeat("p", fits))}, old); err != nil {
+		t.Errorf("string ending at byte 4096: %v", err)
+	}
+	_, err := Encode([]Credential{cred("A", strings.Repeat("p", fits+1))}, old)
+	if want := `credential "A": SMBIOS budget exceeded: its OEM string ends at byte 4097 of the Type 11 structure, but systemd before 257 reads only the first 4096 bytes`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("one byte past the page: %v", err)
+	}
+	if _, err := Encode([]Credential{cred("A", strings.Repeat("p", fits+1))}, BudgetFor(257)); err != nil {
+		t.Errorf("systemd 257 reads the whole structure: %v", err)
+	}
+
 	// The budget is exact: a table of exactly 65535 bytes is accepted.
 	fill := MaxTableBytes - DefaultReserved - StructureSize([]string{PrefixText + "A="})
 	if _, err := Encode([]Credential{cred("A", strings.Repeat("z", fill))}, DefaultBudget); err != nil {
@@ -182,7 +196,7 @@ func BenchmarkEncode255(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Encode(creds, Budget{255, MaxTableBytes, 0}); err != nil {
+		if _, err := Encode(creds, Budget{MaxStrings: 255, MaxTableBytes: MaxTableBytes, Reserved: 0}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -197,7 +211,7 @@ func BenchmarkParse255(b *testing.B) {
 		}
 		creds[i] = Credential{Name: fmt.Sprintf("CRED_%03d", i), Value: NewValue(v)}
 	}
-	strs, err := Encode(creds, Budget{255, MaxTableBytes, 0})
+	strs, err := Encode(creds, Budget{MaxStrings: 255, MaxTableBytes: MaxTableBytes, Reserved: 0})
 	if err != nil {
 		b.Fatal(err)
 	}

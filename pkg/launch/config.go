@@ -71,6 +71,10 @@ type Config struct {
 	AgentMetrics  string // --metrics-listen of the local agent
 	AgentArgs     []string
 
+	// GuestSystemd is the guest's systemd version; below 257 the OEM strings must fit in the
+	// first 4096 bytes of the Type 11 structure. Zero means 257 (NixOS and current distributions).
+	GuestSystemd int
+
 	CredentialsDir string // default $CREDENTIALS_DIRECTORY
 	Logger         *slog.Logger
 	Notify         func(state string) error
@@ -106,14 +110,17 @@ func ParseSetting(s string) (credential.Credential, error) {
 type Prepared struct {
 	User    []credential.Credential // --credential and --set, in order
 	Control []credential.Credential // credlink.ack, credlink.key, credlink.vm
-	OEM     []string                // one per credential: User then Control
+	OEM     []string                // one per credential, in All's order
 	Key     []byte
 	Ack     ack.Address
 }
 
 // All is User then Control.
+// All is Control then User: the OEM strings' order. The control credentials go first so that a
+// guest whose systemd reads only part of the structure (see credential.Budget) still gets the
+// address and key it needs to report what it did receive.
 func (p *Prepared) All() []credential.Credential {
-	return append(append([]credential.Credential{}, p.User...), p.Control...)
+	return append(append([]credential.Credential{}, p.Control...), p.User...)
 }
 
 // loadCredentials reads every --credential, bounded by the 1 MiB limit.
@@ -230,7 +237,7 @@ func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
 		{Name: manifest.KeyCredential, Value: credential.NewValue(p.Key)},
 		{Name: manifest.VMCredential, Value: credential.NewValue([]byte(c.VM))},
 	}
-	p.OEM, err = credential.Encode(p.All(), credential.DefaultBudget)
+	p.OEM, err = credential.Encode(p.All(), credential.BudgetFor(c.guestSystemd()))
 	if err != nil {
 		return nil, configErr("%v", err)
 	}
@@ -253,4 +260,11 @@ func (p *Prepared) redactedOEM(i int) string {
 		prefix = credential.PrefixBinary
 	}
 	return fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, c.Name, c.Value.Len())
+}
+
+func (c *Config) guestSystemd() int {
+	if c.GuestSystemd == 0 {
+		return 257
+	}
+	return c.GuestSystemd
 }

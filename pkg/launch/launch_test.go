@@ -275,7 +275,8 @@ func TestQEMUInvocation(t *testing.T) {
 			t.Errorf("argv lacks %q:\n%s", want, rec2)
 		}
 	}
-	// Digests of what each pipe delivered, in order: API_KEY, DB_PASSWORD, ENVIRONMENT, then control.
+	// Digests of what each pipe delivered, in order: the three control credentials, then API_KEY,
+	// DB_PASSWORD, ENVIRONMENT.
 	sc := bufio.NewScanner(strings.NewReader(rec2))
 	var fds []string
 	for sc.Scan() {
@@ -288,8 +289,8 @@ func TestQEMUInvocation(t *testing.T) {
 	}
 	for i, n := range []string{"API_KEY", "DB_PASSWORD"} {
 		s, _ := credential.EncodeOEMString(n, []byte(secrets[n]))
-		want := fmt.Sprintf("fd %d sha256 %x len %d err <nil>", 3+i, sha256.Sum256([]byte(s)), len(s))
-		if fds[i] != want {
+		want := fmt.Sprintf("fd %d sha256 %x len %d err <nil>", 6+i, sha256.Sum256([]byte(s)), len(s))
+		if fds[3+i] != want {
 			t.Errorf("pipe %d: %s, want %s", i, fds[i], want)
 		}
 	}

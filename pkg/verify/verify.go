@@ -83,6 +83,10 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 		switch {
 		case !ok && invalid[name] != "":
 			f.Status, f.Detail = Invalid, invalid[name]
+		case !ok && presentElsewhere(in.Compare, name) != "":
+			// The firmware has it but the primary source (systemd's import) does not: systemd
+			// dropped it, e.g. systemd < 257 reading only the first page of the table.
+			f.Status, f.Detail = SourceMismatch, presentElsewhere(in.Compare, name)
 		case !ok:
 			f.Status, f.Detail = Missing, "not received"
 		default:
@@ -168,6 +172,27 @@ func sourceMismatches(sets map[string]*credential.Set) map[string]string {
 		}
 	}
 	return out
+}
+
+// presentElsewhere describes where name exists among the compared sources, or "".
+func presentElsewhere(sets map[string]*credential.Set, name string) string {
+	names := make([]string, 0, len(sets))
+	for n := range sets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var have, lack []string
+	for _, n := range names {
+		if c, ok := sets[n].Get(name); ok {
+			have = append(have, fmt.Sprintf("%s has %d bytes", n, c.Value.Len()))
+		} else {
+			lack = append(lack, n)
+		}
+	}
+	if len(have) == 0 || len(lack) == 0 {
+		return ""
+	}
+	return strings.Join(have, ", ") + ", " + strings.Join(lack, ", ") + " has none"
 }
 
 // Failures returns "NAME: detail" for every failing finding, for STATUS= lines and logs.

@@ -81,6 +81,18 @@ func TestVerifyStatuses(t *testing.T) {
 			summary: "2/3 credentials verified; FAILED: EXACT invalid (smbios: invalid base64 at character 0 of 3)",
 		},
 		{
+			name: "dropped by systemd", policy: "warn",
+			in: Input{
+				Set: set("credentials", "RANGE", "ab", "DIGEST", env),
+				Compare: map[string]*credential.Set{
+					"credentials": set("credentials", "RANGE", "ab", "DIGEST", env),
+					"smbios":      set("smbios", "EXACT", "abcd", "RANGE", "ab", "DIGEST", env),
+				},
+			},
+			want:    "EXACT=source_mismatch RANGE=ok DIGEST=ok OPT=missing OPT_BAD=missing",
+			summary: "2/3 credentials verified; FAILED: EXACT source_mismatch (smbios has 4 bytes, credentials has none)",
+		},
+		{
 			name: "source mismatch", policy: "warn",
 			in: Input{
 				Set: set("credentials", "EXACT", "abcd", "RANGE", "ab", "DIGEST", env),

@@ -42,6 +42,13 @@ var manifests = map[string]string{
   "TLS_BUNDLE": {"min_bytes": 8192},
   "ENVIRONMENT": {"secret": false}},
  "unexpected": "fail"}`,
+	// For systemd 252, which imports only the first 4 KiB of OEM strings.
+	"sd252": `{"credentials": {
+  "API_KEY": {"bytes": 44}, "DB_PASSWORD": {"bytes": 64},
+  "JWT_SECRET": {"min_bytes": 64, "max_bytes": 128},
+  "TLS_BUNDLE": {"min_bytes": 1024},
+  "ENVIRONMENT": {"secret": false}},
+ "unexpected": "fail"}`,
 }
 
 func TestMain(m *testing.M) {
@@ -112,12 +119,15 @@ type deployment struct {
 	sets  map[string]string // delivered with --set
 }
 
-func realDeployment(t *testing.T) deployment {
+func realDeployment(t *testing.T) deployment { return deploymentWithBundle(t, 9000) }
+
+// deploymentWithBundle is realDeployment with a TLS bundle of about bundle bytes.
+func deploymentWithBundle(t *testing.T, bundle int) deployment {
 	rnd := func(n int) []byte { b := make([]byte, n); rand.Read(b); return b }
 	b64 := func(n int) []byte { return []byte(base64.StdEncoding.EncodeToString(rnd(n))) }
 	var pem bytes.Buffer
 	pem.WriteString("-----BEGIN CERTIFICATE-----\n")
-	for pem.Len() < 9000 {
+	for pem.Len() < bundle {
 		pem.WriteString(base64.StdEncoding.EncodeToString(rnd(48)) + "\n")
 	}
 	pem.WriteString("-----END CERTIFICATE-----\n")
@@ -148,6 +158,8 @@ type vmOpts struct {
 	agent      bool
 	ep64       bool
 	ackTimeout time.Duration
+	manifest   string // guest manifest name; default "ok"
+	systemd    int    // --guest-systemd; default the launcher's
 }
 
 type vm struct {
@@ -174,6 +186,12 @@ func freePort(t *testing.T) int {
 
 func startVM(t *testing.T, o vmOpts) *vm {
 	t.Helper()
+	return startVMWith(t, o, nil)
+}
+
+// startVMWith starts host-launcher; qemuArgs, if set, replaces the QEMU argv after --.
+func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
+	t.Helper()
 	dir, err := os.MkdirTemp(workDir, "vm")
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +205,9 @@ func startVM(t *testing.T, o vmOpts) *vm {
 	t.Cleanup(func() { v.notify.Close() })
 	args := []string{"run", "--vm", "e2e", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", dir,
 		"--ack-timeout", o.ackTimeout.String(), "--shutdown-timeout", "1s"}
+	if o.systemd != 0 {
+		args = append(args, "--guest-systemd", fmt.Sprint(o.systemd))
+	}
 	for name, val := range o.dep.files {
 		if name == o.omit {
 			continue
@@ -213,6 +234,16 @@ func startVM(t *testing.T, o vmOpts) *vm {
 		"-append", "console=ttyS0 quiet panic=-1 credlink.agent="+agent+" credlink.manifest=ok",
 		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:9863", v.port),
 		"-device", "virtio-net-pci,netdev=n0")
+	if qemuArgs != nil {
+		i := len(args)
+		for j, a := range args {
+			if a == "--" {
+				i = j + 1
+				break
+			}
+		}
+		args = append(args[:i], qemuArgs(args[i:])...)
+	}
 	v.cmd = exec.Command(launcherBin, args...)
 	v.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+v.notify.Path, "CREDENTIALS_DIRECTORY="+creds)
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
