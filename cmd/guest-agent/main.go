@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -80,7 +81,15 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
 	return true
 }
 
+// memoryLimit is the agent's soft heap limit unless GOMEMLIMIT says otherwise: it lives for the
+// VM's lifetime beside the guest's real workload, and without a limit the Go GC lets the heap
+// double between collections of the per-scrape garbage.
+const memoryLimit = 10 << 20
+
 func runDaemon(args []string, stderr io.Writer) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	var o agent.Options
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	commonFlags(fs, &o)

@@ -3,7 +3,6 @@ package ack
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,8 +56,14 @@ func (c *Client) Exchange(ctx context.Context, r Report) (Verdict, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	// The hello nonce only tells this exchange's challenge from stale ones on a stream; it need
+	// not be unpredictable. It must not wait for entropy: early in a guest's boot getrandom(2)
+	// blocks until the kernel's CRNG is ready, about a second in a TCG guest without virtio-rng.
+	// math/rand/v2's generator is seeded from the auxiliary vector and never blocks.
 	helloNonce := make([]byte, NonceSize)
-	_, _ = rand.Read(helloNonce)
+	for i := range helloNonce {
+		helloNonce[i] = byte(mrand.Uint32())
+	}
 	body, _ := json.Marshal(Hello{Nonce: helloNonce, BootID: r.BootID})
 	if err := WriteFrame(conn, TypeHello, body); err != nil {
 		return Verdict{}, fmt.Errorf("send hello: %w", err)
