@@ -6,13 +6,14 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help nix monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
+.PHONY: help bench nix monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
 	@echo "make test        unit and integration tests (the README's test command)"
 	@echo "make lint        gofmt, go vet, staticcheck"
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
+	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
 	@echo "make bench-go    codec and table benchmarks"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
 	@echo "make nix         parse and evaluate nixos-module/, check vendorHash"
@@ -46,6 +47,15 @@ fuzz-smoke:
 	    tail -1 /tmp/fuzz.$$$$.log; \
 	  done; \
 	done
+
+# The performance report. Installs its peers (Debian's prometheus-node-exporter and socat) and the
+# QEMU assets when run as root; writes .cache/bench/results.md.
+bench: build
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/guest-agent-static ./cmd/guest-agent
+	@command -v prometheus-node-exporter >/dev/null && command -v socat >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter socat)
+	test/e2e/assets.sh >/dev/null
+	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/... | tee .cache/bench-go.txt

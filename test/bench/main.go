@@ -31,8 +31,8 @@ var (
 	binDir   = flag.String("bin", "bin", "directory with guest-agent and host-launcher")
 	outDir   = flag.String("out", ".cache/bench", "where results.md goes")
 	runs     = flag.Int("runs", 15, "repetitions of each timed measurement")
-	scales   = flag.String("scale", "100,500,1000", "concurrent local launches to try")
-	sections = flag.String("only", "agent,ack,launch,scale", "sections to run")
+	scales   = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
+	sections = flag.String("only", "agent,ack,launch,scale,go", "sections to run")
 	e2eCache = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
 )
 
@@ -66,6 +66,9 @@ func main() {
 	}
 	if want["scale"] {
 		scale(work)
+	}
+	if want["go"] {
+		goBench()
 	}
 	writeResults()
 }
@@ -477,28 +480,47 @@ func scale(work string) {
 		if n <= 0 {
 			continue
 		}
-		wall, perVM, fails, note := scaleOnce(work, creds, manifest, n)
+		if avail := memAvailableKiB(); avail > 0 && float64(n)*4*1024 > avail {
+			add("scale", fmt.Sprintf("%d concurrent local launches", n), "not run", "", "", fmt.Sprintf("would need ~%d MiB, %d MiB available", n*4, int(avail/1024)))
+			break
+		}
+		wall, perVM, rss, fails, note := scaleOnce(work, creds, manifest, n)
 		add("scale", fmt.Sprintf("%d concurrent local launches", n), fmt.Sprintf("%.1f s to all READY", wall.Seconds()),
-			"", "", fmt.Sprintf("launcher PSS %.1f MiB/VM; %d failed%s", perVM/1024, fails, note))
+			"", "", fmt.Sprintf("launcher PSS %.1f MiB/VM (RSS %.1f MiB); %d failed%s", perVM/1024, rss/1024, fails, note))
 		if fails > 0 {
 			break // where it breaks: reported above
 		}
 	}
 }
 
-func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, int, string) {
+func memAvailableKiB() float64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "MemAvailable:") {
+			v, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, float64, int, string) {
 	dir, _ := os.MkdirTemp(work, "scale")
 	notify, err := sdnotify.Listen(dir)
 	must(err)
 	defer notify.Close()
 	cmds := make([]*exec.Cmd, n)
 	var errs sync.Map
+	availBefore := memAvailableKiB()
 	start := time.Now()
 	for i := range n {
 		c := exec.Command(filepath.Join(*binDir, "host-launcher"), "run", "--vm", fmt.Sprintf("vm%d", i), "--hypervisor", "local",
 			"--runtime-dir", dir, "--manifest", manifest, "--agent", filepath.Join(*binDir, "guest-agent"), "--ack-timeout", "5m",
 			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET")
 		c.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds, "GOMAXPROCS=1")
+		// If the benchmark itself dies (at the machine's process limit it may), take the
+		// launchers with it; each launcher takes its agent.
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		var stderr bytes.Buffer
 		c.Stderr = &stderr
 		if err := c.Start(); err != nil {
@@ -530,12 +552,14 @@ func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, int
 		time.Sleep(20 * time.Millisecond)
 	}
 	wall := time.Since(start)
-	var pss float64
+	hostPerVM := (availBefore - memAvailableKiB()) / float64(n)
+	var pss, rss float64
 	alive := 0
 	for _, c := range cmds {
 		if c != nil && c.Process != nil {
 			if p := pssKiB(c.Process.Pid); p > 0 {
 				pss += p
+				rss += procKiB(c.Process.Pid, "VmRSS")
 				alive++
 			}
 		}
@@ -553,12 +577,12 @@ func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, int
 		}
 	}
 	fails := n - ready
-	note := ""
-	errs.Range(func(_, v any) bool { note = "; e.g. " + v.(string); return false })
+	note := fmt.Sprintf("; host memory %.1f MiB/VM (launcher + agent)", hostPerVM/1024)
+	errs.Range(func(_, v any) bool { note += "; e.g. " + v.(string); return false })
 	if alive == 0 {
 		alive = 1
 	}
-	return wall, pss / float64(alive), fails, note
+	return wall, pss / float64(alive), rss / float64(alive), fails, note
 }
 
 func lastLine(s string) string {
@@ -570,6 +594,35 @@ func lastLine(s string) string {
 		}
 	}
 	return last
+}
+
+// --- 5. codec, table and protocol benchmarks; binary sizes ---------------------------------
+
+var goBenchText string
+
+func goBench() {
+	for _, b := range []string{"guest-agent", "host-launcher"} {
+		if fi, err := os.Stat(filepath.Join(*binDir, b)); err == nil {
+			add("size", b+" binary (static, stripped)", fmt.Sprintf("%.1f MiB", float64(fi.Size())/(1<<20)), "", "", "")
+		}
+	}
+	if fi, err := os.Stat("/usr/bin/prometheus-node-exporter"); err == nil {
+		add("size", "prometheus-node-exporter binary (Debian)", "", fmt.Sprintf("%.1f MiB", float64(fi.Size())/(1<<20)), "", "for scale")
+	}
+	raw := filepath.Join(*outDir, "go-bench.txt")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "ParseTable64K|ParseEntry64K|Build64K|Encode255|Parse255|RoundTripUnix",
+		"-benchmem", "-count", "6", "./pkg/credential", "./pkg/smbios", "./pkg/ack")
+	out, err := cmd.CombinedOutput()
+	must(os.WriteFile(raw, out, 0o644))
+	if err != nil {
+		must(fmt.Errorf("go test -bench: %v\n%s", err, out))
+	}
+	stat, err := exec.Command("go", "run", "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da", raw).CombinedOutput()
+	if err != nil {
+		stat = append([]byte("benchstat failed: "+err.Error()+"\n"), out...)
+	}
+	goBenchText = string(stat)
+	fmt.Println(goBenchText)
 }
 
 // --- output ---------------------------------------------------------------------------------
@@ -590,6 +643,9 @@ func writeResults() {
 	b.WriteString("| section | measurement | credlink | peer | ratio | notes |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.section, r.what, r.credlink, r.peer, r.ratio, r.note)
+	}
+	if goBenchText != "" {
+		b.WriteString("\nGo benchmarks (benchstat over 6 runs):\n\n```\n" + goBenchText + "```\n")
 	}
 	p := filepath.Join(*outDir, "results.md")
 	must(os.WriteFile(p, []byte(b.String()), 0o644))
