@@ -198,6 +198,11 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 // SMBIOS budget with the control credentials included. addr is where the agent will
 // acknowledge.
 func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
+	return c.prepare(addr, "")
+}
+
+// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
+func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
 	switch c.Hypervisor {
 	case QEMU, CloudHypervisor, Local:
 	default:
@@ -236,6 +241,9 @@ func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
 		{Name: manifest.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
 		{Name: manifest.KeyCredential, Value: credential.NewValue(p.Key)},
 		{Name: manifest.VMCredential, Value: credential.NewValue([]byte(c.VM))},
+	}
+	if notifyAddr != "" {
+		p.Control = append(p.Control, credential.Credential{Name: manifest.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
 	}
 	p.OEM, err = credential.Encode(p.All(), credential.BudgetFor(c.guestSystemd()))
 	if err != nil {

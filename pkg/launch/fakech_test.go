@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/credlink/credlink/pkg/smbios"
 )
@@ -224,6 +226,28 @@ func (f *fakeCH) startGuest() error {
 		if strings.HasPrefix(s, "io.systemd.credential:credlink.ack=vsock:2:") && f.cfg.Vsock != nil {
 			port := strings.TrimPrefix(s, "io.systemd.credential:credlink.ack=vsock:2:")
 			oem[i] = "io.systemd.credential:credlink.ack=unix:" + f.cfg.Vsock.Socket + "_" + port
+		}
+	}
+	// A guest systemd (v254+) reporting READY=1 to vmm.notify_socket the way PID 1 does: one
+	// connection, half-closed, then waiting for the host to close.
+	for _, s := range oem {
+		if rest, ok := strings.CutPrefix(s, "io.systemd.credential:vmm.notify_socket=vsock-stream:2:"); ok && f.cfg.Vsock != nil && os.Getenv("FAKE_CH_GUEST_READY_AFTER") != "" {
+			delay, _ := time.ParseDuration(os.Getenv("FAKE_CH_GUEST_READY_AFTER"))
+			path := f.cfg.Vsock.Socket + "_" + rest
+			go func() {
+				time.Sleep(delay)
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "fake guest systemd:", err)
+					return
+				}
+				start := time.Now()
+				c.Write([]byte("READY=1\nSTATUS=Startup finished"))
+				c.(*net.UnixConn).CloseWrite()
+				io.ReadAll(c) // PID 1 waits here for the host to close
+				fmt.Fprintf(os.Stderr, "fake guest systemd: host closed after %v\n", time.Since(start))
+				c.Close()
+			}()
 		}
 	}
 	tb, err := smbios.Build([][]string{oem}, smbios.EntryPoint64)

@@ -45,6 +45,8 @@ type Outcome struct {
 	AckToReady    time.Duration // report received → READY=1 sent
 	HypervisorPID int
 	ExitCode      int
+	// GuestBootWaited says READY=1 also waited for the guest systemd's own READY=1.
+	GuestBootWaited bool
 }
 
 // ErrNotDelivered is returned when the guest did not confirm delivery.
@@ -134,9 +136,6 @@ func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err
 			return nil, nil, nil, func() {}, err
 		}
 	}
-	if c.WaitGuestBoot {
-		return nil, nil, nil, func() {}, configErr("--wait-guest-boot is not implemented yet")
-	}
 	runDir, err := c.makeRunDir()
 	if err != nil {
 		return nil, nil, nil, func() {}, err
@@ -144,7 +143,7 @@ func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err
 	removeDir := func() { os.RemoveAll(runDir) }
 	fail := func(err error) (vmm, *Prepared, *transport, func(), error) {
 		if t != nil {
-			t.listener.Close()
+			t.close()
 		}
 		removeDir()
 		return nil, nil, nil, func() {}, err
@@ -154,7 +153,12 @@ func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err
 	if t, err = c.setupTransport(runDir); err != nil {
 		return fail(err)
 	}
-	if p, err = c.Prepare(t.addr); err != nil {
+	if c.WaitGuestBoot {
+		if err := c.setupGuestNotify(t); err != nil {
+			return fail(err)
+		}
+	}
+	if p, err = c.prepare(t.addr, t.notifyAddr); err != nil {
 		return fail(err)
 	}
 	switch c.Hypervisor {
@@ -169,7 +173,7 @@ func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err
 			return fail(err)
 		}
 	}
-	return vm, p, t, func() { t.listener.Close(); removeDir() }, nil
+	return vm, p, t, func() { t.close(); removeDir() }, nil
 }
 
 // Plan validates everything and describes the launch, secrets redacted, without starting it.
@@ -185,6 +189,9 @@ func (c *Config) Plan() ([]string, error) {
 		out = append(out, "  credential "+p.describe(i))
 	}
 	out = append(out, fmt.Sprintf("acknowledgement: %s via %s, timeout %v, on failure %s", t.addr, t.kind, c.AckTimeout, c.OnFailure))
+	if t.notify != nil {
+		out = append(out, "guest systemd READY=1 awaited at "+t.notifyAddr+" (vmm.notify_socket)")
+	}
 	return append(out, vm.plan()...), nil
 }
 
@@ -222,6 +229,12 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	go func() { defer close(served); _ = t.serve(sctx, srv) }()
 	defer func() { stopServing(); <-served }()
 
+	guestMsgs := make(chan guestMessage, 16)
+	if t.notify != nil {
+		go serveGuestNotify(sctx, t.notify, guestMsgs, log)
+	}
+	guestReady := t.notify == nil // nothing to wait for without --wait-guest-boot
+
 	c.notify("STATUS=Starting " + c.Hypervisor)
 	log.Info("starting", "hypervisor", c.Hypervisor, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
 	if err := vm.start(ctx); err != nil {
@@ -241,21 +254,38 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	var failure []string
 wait:
 	for {
+		if out.Accepted != nil && out.Accepted.Accepted && guestReady {
+			break
+		}
 		select {
+		case m := <-guestMsgs:
+			if s, ok := m.Fields["STATUS"]; ok {
+				log.Info("guest systemd", "status", s)
+			}
+			if m.Fields["READY"] == "1" {
+				guestReady = true
+				log.Info("guest systemd reported READY=1")
+			}
 		case r := <-results:
 			switch {
 			case !r.Authenticated:
 				log.Warn("ignored unauthenticated acknowledgement", "peer", r.Peer, "reason", strings.Join(r.Reasons, "; "))
 			case r.Accepted:
 				out.Accepted = &r
-				break wait
+				if !guestReady {
+					c.notify("STATUS=Acknowledged; waiting for the guest's systemd to report READY=1")
+				}
 			default:
 				out.Accepted = &r
 				failure = r.Reasons
 				break wait
 			}
 		case <-deadline.C:
-			failure = []string{fmt.Sprintf("no acknowledgement within %v", c.AckTimeout)}
+			if out.Accepted != nil {
+				failure = []string{fmt.Sprintf("guest systemd did not report READY=1 within %v", c.AckTimeout)}
+			} else {
+				failure = []string{fmt.Sprintf("no acknowledgement within %v", c.AckTimeout)}
+			}
 			break wait
 		case <-vm.done():
 			c.notify("STATUS=Failed: " + c.Hypervisor + " exited before acknowledging: " + describeExit(vm.exitErr()))
@@ -291,6 +321,7 @@ wait:
 		out.ReadyAt = time.Now()
 		out.Ready = true
 		out.AckToReady = out.ReadyAt.Sub(out.Accepted.Received)
+		out.GuestBootWaited = t.notify != nil
 		log.Info("guest acknowledged: credentials delivered byte-exact", "credentials", len(p.User),
 			"boot_id", out.Accepted.Report.BootID, "ack_to_ready", out.AckToReady, "since_start", out.ReadyAt.Sub(out.Started))
 	}
@@ -323,6 +354,10 @@ wait:
 				log.Warn("shutdown", "err", err)
 			}
 			return out, nil
+		case m := <-guestMsgs:
+			if s, ok := m.Fields["EXIT_STATUS"]; ok {
+				log.Info("guest systemd is shutting down", "exit_status", s)
+			}
 		case <-tick.C:
 			wd.ping(vm)
 		}

@@ -22,6 +22,37 @@ type transport struct {
 	chVsock  *chVsock       // cloud-hypervisor vsock device
 	chConfig map[string]any // cloud-hypervisor VmConfig from --vm-config
 	cid      uint32
+
+	// notify receives the guest systemd's own notifications (--wait-guest-boot); notifyAddr is
+	// what vmm.notify_socket tells the guest.
+	notify     net.Listener
+	notifyAddr string
+}
+
+// setupGuestNotify adds the listener for vmm.notify_socket. systemd sends it over AF_VSOCK, so
+// it needs a vsock transport (vhost-vsock with qemu, hybrid vsock with cloud-hypervisor).
+func (c *Config) setupGuestNotify(t *transport) error {
+	switch t.kind {
+	case "vsock":
+		l, err := ack.ListenVsock(t.cid, ack.PortAny)
+		if err != nil {
+			return fmt.Errorf("guest notify listener: %w", err)
+		}
+		t.notify, t.notifyAddr = l, fmt.Sprintf("vsock-stream:2:%d", l.Port())
+	case "hybrid-vsock":
+		port := t.addr.Port + 1
+		if port > 65535 {
+			port = 1024
+		}
+		l, err := ack.ListenHybridVsock(t.chVsock.Socket, port)
+		if err != nil {
+			return fmt.Errorf("guest notify listener: %w", err)
+		}
+		t.notify, t.notifyAddr = l, fmt.Sprintf("vsock-stream:2:%d", port)
+	default:
+		return configErr("--wait-guest-boot needs a vsock channel to the guest (systemd sends vmm.notify_socket over AF_VSOCK): qemu with /dev/vhost-vsock (--ack-via vsock) or cloud-hypervisor; this launch uses %s", t.kind)
+	}
+	return nil
 }
 
 type chVsock struct {
@@ -117,4 +148,11 @@ func (t *transport) serve(ctx context.Context, srv *ack.Server) error {
 		return srv.ServeStreamListener(ctx, t.listener)
 	}
 	return srv.Serve(ctx, t.listener)
+}
+
+func (t *transport) close() {
+	t.listener.Close()
+	if t.notify != nil {
+		t.notify.Close()
+	}
 }

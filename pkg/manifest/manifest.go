@@ -23,11 +23,14 @@ const (
 	AckCredential = "credlink.ack"
 	KeyCredential = "credlink.key"
 	VMCredential  = "credlink.vm"
+	// NotifySocketCredential is systemd's own (v254+): where the guest's PID 1 sends READY=1.
+	// host-launcher --wait-guest-boot delivers it; it is not the guest's business to verify.
+	NotifySocketCredential = "vmm.notify_socket"
 )
 
 // IsControl reports whether name is one of credlink's own control credentials.
 func IsControl(name string) bool {
-	return name == AckCredential || name == KeyCredential || name == VMCredential
+	return name == AckCredential || name == KeyCredential || name == VMCredential || name == NotifySocketCredential
 }
 
 // Policy says what to do with credentials that arrive but are not listed.

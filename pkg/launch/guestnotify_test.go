@@ -1,0 +1,119 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credlink/credlink/pkg/sdnotify"
+)
+
+// The host must read each notification to EOF and close at once: a slow close stalls the
+// guest's boot.
+func TestServeGuestNotify(t *testing.T) {
+	dir := shortTempDir(t)
+	l, err := net.Listen("unix", filepath.Join(dir, "n.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan guestMessage, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serveGuestNotify(ctx, l, out, slog.New(slog.DiscardHandler))
+
+	c, err := net.Dial("unix", filepath.Join(dir, "n.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.Write([]byte("READY=1\nSTATUS=Startup finished in 3s"))
+	c.(*net.UnixConn).CloseWrite()
+	io.ReadAll(c) // like PID 1: wait for the host to close
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("host closed after %v", d)
+	}
+	select {
+	case m := <-out:
+		if m.Fields["READY"] != "1" || m.Fields["STATUS"] != "Startup finished in 3s" {
+			t.Errorf("message %+v", m.Fields)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no message")
+	}
+
+	// A peer that never half-closes is cut off at the deadline.
+	c2, _ := net.Dial("unix", filepath.Join(dir, "n.sock"))
+	c2.Write([]byte("READY=1"))
+	start = time.Now()
+	io.ReadAll(c2)
+	if d := time.Since(start); d < guestNotifyDeadline-100*time.Millisecond || d > guestNotifyDeadline+time.Second {
+		t.Errorf("silent peer closed after %v", d)
+	}
+}
+
+func TestWaitGuestBootNeedsVsock(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(Local)
+	c.WaitGuestBoot = true
+	_, err := c.Run(context.Background(), nil)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "--wait-guest-boot needs a vsock channel to the guest") {
+		t.Errorf("err = %v", err)
+	}
+	e.assertClean()
+}
+
+// With --wait-guest-boot on cloud-hypervisor, READY=1 waits for the guest systemd's own
+// READY=1 (sent by the fake's guest over hybrid vsock), and a guest that never sends it fails.
+func TestCloudHypervisorWaitGuestBoot(t *testing.T) {
+	for _, tt := range []struct {
+		name, after string
+		ready       bool
+	}{{"guest reports", "1500ms", true}, {"guest silent", "", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			t.Setenv("CREDLINK_FAKE", "cloud-hypervisor")
+			t.Setenv("FAKE_CH_AGENT", agentBin)
+			t.Setenv("FAKE_CH_MANIFEST", filepath.Join(e.dir, "manifest.json"))
+			t.Setenv("FAKE_CH_GUEST_READY_AFTER", tt.after)
+			c := chConfig(e, vmConfig)
+			c.WaitGuestBoot, c.AckTimeout = true, 4*time.Second
+			ctx, cancel := context.WithCancel(context.Background())
+			start := time.Now()
+			out, err := c.Run(ctx, func(Outcome) { cancel() })
+			if tt.ready {
+				if err != nil || !out.Ready || !out.GuestBootWaited {
+					t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
+				}
+				if d := out.ReadyAt.Sub(start); d < 1500*time.Millisecond {
+					t.Errorf("READY=1 after %v, before the guest's own READY=1", d)
+				}
+				if _, err := e.notify.Wait(time.Second, sdnotify.Has("STATUS", "Acknowledged; waiting for the guest's systemd to report READY=1")); err != nil {
+					t.Error("no intermediate STATUS")
+				}
+				if !strings.Contains(e.logs.String(), "guest systemd reported READY=1") {
+					t.Errorf("log:\n%s", e.logs.String())
+				}
+				// The fake PID 1 measured how long the host kept its connection open.
+				time.Sleep(100 * time.Millisecond)
+				m := regexp.MustCompile(`host closed after (\S+)`).FindStringSubmatch(e.logs.String())
+				if m == nil {
+					t.Errorf("the guest's notification was not answered:\n%s", e.logs.String())
+				} else if d, _ := time.ParseDuration(m[1]); d > 200*time.Millisecond {
+					t.Errorf("host kept the guest's notification open for %v", d)
+				}
+			} else {
+				if !errors.Is(err, ErrNotDelivered) || !strings.Contains(err.Error(), "guest systemd did not report READY=1 within 4s") {
+					t.Fatalf("err = %v", err)
+				}
+			}
+			e.assertClean()
+		})
+	}
+}
