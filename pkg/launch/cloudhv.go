@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -22,14 +20,12 @@ import (
 // over the socket, which lives in the launcher's 0700 runtime directory because vm.info returns
 // the whole config, OEM strings included, to anyone who can connect.
 type chVM struct {
+	process
 	c      *Config
 	p      *Prepared
 	api    string
 	config map[string]any // the operator's VmConfig with our additions
-	cmd    *exec.Cmd
 	client *http.Client
-	exit   chan struct{}
-	err    error
 }
 
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
@@ -98,7 +94,7 @@ func newCloudHypervisor(c *Config, p *Prepared, runDir string, cfg map[string]an
 		oem = append(oem, s)
 	}
 	plat["oem_strings"] = oem
-	ch := &chVM{c: c, p: p, api: filepath.Join(runDir, "api.sock"), config: cfg, exit: make(chan struct{})}
+	ch := &chVM{c: c, p: p, api: filepath.Join(runDir, "api.sock"), config: cfg}
 	ch.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -108,9 +104,8 @@ func newCloudHypervisor(c *Config, p *Prepared, runDir string, cfg map[string]an
 	if bin == "" {
 		bin = "cloud-hypervisor"
 	}
-	ch.cmd = exec.Command(bin, "--api-socket", "path="+ch.api)
+	ch.process = newProcess(exec.Command(bin, "--api-socket", "path="+ch.api))
 	ch.cmd.Stdout, ch.cmd.Stderr = c.Stdout, c.Stderr
-	ch.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return ch, nil
 }
 
@@ -163,10 +158,9 @@ func (ch *chVM) call(ctx context.Context, method, endpoint string, body any) ([]
 }
 
 func (ch *chVM) start(ctx context.Context) error {
-	if err := ch.cmd.Start(); err != nil {
+	if err := ch.startProcess(); err != nil {
 		return fmt.Errorf("start cloud-hypervisor: %w", err)
 	}
-	go func() { ch.err = ch.cmd.Wait(); close(ch.exit) }()
 	// Wait for the API socket: ping until it answers.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -202,34 +196,16 @@ func (ch *chVM) shutdownVMM() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := ch.call(ctx, http.MethodPut, "vmm.shutdown", nil)
-	select {
-	case <-ch.exit:
-	case <-time.After(5 * time.Second):
-		_ = ch.cmd.Process.Kill()
-		<-ch.exit
-		return errors.New("cloud-hypervisor did not exit after vmm.shutdown; killed")
+	if !ch.waitExit(5 * time.Second) {
+		return ch.terminate(time.Second)
 	}
 	return err
 }
 
-func (ch *chVM) done() <-chan struct{} { return ch.exit }
-func (ch *chVM) exitErr() error        { return ch.err }
-func (ch *chVM) pid() int {
-	if ch.cmd.Process == nil {
-		return 0
-	}
-	return ch.cmd.Process.Pid
-}
-
 // stop presses the power button, waits for the guest to shut down, then shuts the VMM down.
 func (ch *chVM) stop(timeout time.Duration) error {
-	if ch.cmd.Process == nil {
+	if !ch.started() || ch.exited() {
 		return nil
-	}
-	select {
-	case <-ch.exit:
-		return nil
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_, err := ch.call(ctx, http.MethodPut, "vm.power-button", nil)

@@ -117,10 +117,9 @@ func TestFakeCloudHypervisorOrdering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.cmd.Start(); err != nil {
+	if err := ch.startProcess(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { ch.err = ch.cmd.Wait(); close(ch.exit) }()
 	defer ch.shutdownVMM()
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {

@@ -2,13 +2,11 @@ package launch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/credlink/credlink/pkg/smbios"
@@ -17,12 +15,10 @@ import (
 // localVM stands in for a VM: the guest-agent binary runs as a child on a generated sysfs tree,
 // the same files a guest kernel would expose.
 type localVM struct {
+	process
 	c     *Config
 	p     *Prepared
 	sysfs string
-	cmd   *exec.Cmd
-	exit  chan struct{}
-	err   error
 }
 
 func newLocal(c *Config, p *Prepared, runDir string) (*localVM, error) {
@@ -40,15 +36,14 @@ func newLocal(c *Config, p *Prepared, runDir string) (*localVM, error) {
 	if man == "" {
 		return nil, configErr("local mode needs --manifest (or --agent-manifest) for the guest-agent")
 	}
-	l := &localVM{c: c, p: p, sysfs: filepath.Join(runDir, "sys"), exit: make(chan struct{})}
+	l := &localVM{c: c, p: p, sysfs: filepath.Join(runDir, "sys")}
 	args := []string{"run", "--source", "smbios", "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
 	args = append(args, "--metrics-listen", c.AgentMetrics)
 	args = append(args, c.AgentArgs...)
-	l.cmd = exec.Command(bin, args...)
+	l.process = newProcess(exec.Command(bin, args...))
 	// The agent is a guest: it must not talk to the launcher's service manager.
 	l.cmd.Env = filterEnv(os.Environ(), "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "CREDENTIALS_DIRECTORY")
 	l.cmd.Stdout, l.cmd.Stderr = c.Stdout, c.Stderr
-	l.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return l, nil
 }
 
@@ -92,36 +87,13 @@ func (l *localVM) start(context.Context) error {
 	if err := tb.WriteSysfs(l.sysfs); err != nil {
 		return fmt.Errorf("write local firmware tables: %w", err)
 	}
-	if err := l.cmd.Start(); err != nil {
+	if err := l.startProcess(); err != nil {
 		return fmt.Errorf("start guest-agent: %w", err)
 	}
-	go func() { l.err = l.cmd.Wait(); close(l.exit) }()
 	return nil
 }
 
-func (l *localVM) done() <-chan struct{} { return l.exit }
-func (l *localVM) exitErr() error        { return l.err }
-func (l *localVM) pid() int {
-	if l.cmd.Process == nil {
-		return 0
-	}
-	return l.cmd.Process.Pid
-}
-
-func (l *localVM) stop(timeout time.Duration) error {
-	if l.cmd.Process == nil {
-		return nil
-	}
-	_ = l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-l.exit:
-		return nil
-	case <-time.After(timeout):
-		_ = l.cmd.Process.Kill()
-		<-l.exit
-		return errors.New("guest-agent did not stop in time; killed")
-	}
-}
+func (l *localVM) stop(timeout time.Duration) error { return l.terminate(timeout) }
 
 func (l *localVM) plan() []string {
 	out := []string{"local guest: " + strings.Join(l.cmd.Args, " ")}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -80,20 +78,18 @@ func argvHas(argv []string, flag string) bool {
 
 // qemuVM runs qemu-system-* with the credentials on inherited pipes.
 type qemuVM struct {
+	process
 	c       *Config
 	p       *Prepared
 	argv    []string // full argv, secret-free
 	extra   []string // what host-launcher added, for the plan
 	qmpPath string
-	cmd     *exec.Cmd
 	writers []*os.File
-	exit    chan struct{}
-	err     error
 }
 
 // newQEMU builds the command. ackArgs are the transport's device arguments (may be nil).
 func newQEMU(c *Config, p *Prepared, runDir string, ackArgs []string) *qemuVM {
-	q := &qemuVM{c: c, p: p, exit: make(chan struct{})}
+	q := &qemuVM{c: c, p: p}
 	bin := c.QEMUBinary
 	if bin == "" {
 		bin = "qemu-system-x86_64"
@@ -107,14 +103,12 @@ func newQEMU(c *Config, p *Prepared, runDir string, ackArgs []string) *qemuVM {
 		q.extra = append(q.extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
 	}
 	q.argv = append(append([]string{bin}, c.Argv...), q.extra...)
+	q.process = newProcess(exec.Command(q.argv[0], q.argv[1:]...))
+	q.cmd.Stdout, q.cmd.Stderr = c.Stdout, c.Stderr
 	return q
 }
 
 func (q *qemuVM) start(ctx context.Context) error {
-	q.cmd = exec.Command(q.argv[0], q.argv[1:]...)
-	q.cmd.Stdout, q.cmd.Stderr = q.c.Stdout, q.c.Stderr
-	q.cmd.Stdin = nil
-	q.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var readers []*os.File
 	for range q.p.OEM {
 		r, w, err := os.Pipe()
@@ -127,7 +121,7 @@ func (q *qemuVM) start(ctx context.Context) error {
 		q.writers = append(q.writers, w)
 	}
 	q.cmd.ExtraFiles = readers
-	err := q.cmd.Start()
+	err := q.startProcess()
 	closeAll(readers) // the child has its copies
 	if err != nil {
 		closeAll(q.writers)
@@ -141,7 +135,6 @@ func (q *qemuVM) start(ctx context.Context) error {
 			w.Close()
 		}()
 	}
-	go func() { q.err = q.cmd.Wait(); close(q.exit) }()
 	return nil
 }
 
@@ -151,43 +144,15 @@ func closeAll(fs []*os.File) {
 	}
 }
 
-func (q *qemuVM) done() <-chan struct{} { return q.exit }
-func (q *qemuVM) exitErr() error        { return q.err }
-func (q *qemuVM) pid() int {
-	if q.cmd == nil || q.cmd.Process == nil {
-		return 0
-	}
-	return q.cmd.Process.Pid
-}
-
 // stop presses the ACPI power button through QMP, waits, then terminates QEMU.
 func (q *qemuVM) stop(timeout time.Duration) error {
-	if q.cmd == nil || q.cmd.Process == nil {
+	if !q.started() || q.exited() {
 		return nil
 	}
-	select {
-	case <-q.exit:
+	if q.qmpPath != "" && qmp(q.qmpPath, "system_powerdown") == nil && q.waitExit(timeout) {
 		return nil
-	default:
 	}
-	if q.qmpPath != "" {
-		if err := qmp(q.qmpPath, "system_powerdown"); err == nil {
-			select {
-			case <-q.exit:
-				return nil
-			case <-time.After(timeout):
-			}
-		}
-	}
-	_ = q.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-q.exit:
-		return nil
-	case <-time.After(5 * time.Second):
-		_ = q.cmd.Process.Kill()
-		<-q.exit
-		return errors.New("qemu did not stop; killed")
-	}
+	return q.terminate(5 * time.Second) // QEMU exits at once on SIGTERM
 }
 
 // qmp runs one QMP command on a fresh connection.
