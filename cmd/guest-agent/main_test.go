@@ -437,3 +437,29 @@ func row(table, name string) string {
 	}
 	return ""
 }
+
+// TestFwCfgSource: credentials QEMU passed with -fw_cfg name=opt/io.systemd.credentials/NAME,
+// alone (--source fwcfg) and merged with SMBIOS in auto mode, where fw_cfg wins as in systemd.
+func TestFwCfgSource(t *testing.T) {
+	sys := fixture(t)
+	base := filepath.Join(sys, "firmware/qemu_fw_cfg/by_name/opt/io.systemd.credentials")
+	for n, v := range map[string]string{"API_KEY": secrets["API_KEY"], "DB_PASSWORD": secrets["DB_PASSWORD"], "TLS_SEED": secrets["TLS_SEED"], "ENVIRONMENT": "staging"} {
+		os.MkdirAll(filepath.Join(base, n), 0o700)
+		os.WriteFile(filepath.Join(base, n, "raw"), []byte(v), 0o400)
+	}
+	m := writeManifest(t, t.TempDir(), manifestOK)
+	out, _, code := runAgent(t, nil, "check", "--source", "fwcfg", "--manifest", m, "--sysfs", sys)
+	if code != 0 || row(out, "API_KEY") != "API_KEY 44 ok fwcfg 44 bytes (secret)" {
+		t.Fatalf("fwcfg: code %d\n%s", code, out)
+	}
+	// In auto mode fw_cfg shadows a different SMBIOS value of the same name, as in systemd's
+	// import; the other credentials come from SMBIOS.
+	os.RemoveAll(filepath.Join(base, "DB_PASSWORD"))
+	p := filepath.Join(base, "API_KEY", "raw")
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte(strings.ToUpper(secrets["API_KEY"])), 0o400)
+	out, _, code = runAgent(t, nil, "check", "--manifest", m, "--sysfs", sys)
+	if code != 0 || row(out, "API_KEY") != "API_KEY 44 ok fwcfg 44 bytes (secret)" || row(out, "DB_PASSWORD") != "DB_PASSWORD 44 ok smbios 44 bytes (secret)" {
+		t.Fatalf("auto: code %d\n%s", code, out)
+	}
+}
