@@ -372,3 +372,24 @@ func TestAllCredentials(t *testing.T) {
 		t.Errorf("bad file name: %v", err)
 	}
 }
+
+// TestWatchdog: with WatchdogSec= (WATCHDOG_USEC) set, the launcher pings while the hypervisor
+// lives.
+func TestWatchdog(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("NOTIFY_SOCKET", e.notify.Path)
+	t.Setenv("WATCHDOG_USEC", "2000000")
+	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
+	c := e.config(Local)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(ctx, nil); done <- err }()
+	_, err := e.notify.Wait(5*time.Second, sdnotify.Has("WATCHDOG", "1"))
+	cancel()
+	if err != nil {
+		t.Errorf("no WATCHDOG=1 within 5 s with WatchdogSec=2s: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
