@@ -101,7 +101,11 @@ func assertNoSecrets(t *testing.T, what, out string) {
 
 func runAgent(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(agentBin, args...)
+	// A command that should finish must not hang the suite: a daemon that failed to exit is a
+	// failure within 30 s, not a 10-minute test timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, agentBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -111,6 +115,9 @@ func runAgent(t *testing.T, env []string, args ...string) (string, string, int) 
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("guest-agent %v did not finish within 30 s", args)
 	}
 	assertNoSecrets(t, "stdout", stdout.String())
 	assertNoSecrets(t, "stderr", stderr.String())
@@ -355,6 +362,26 @@ func TestDaemonFailureModes(t *testing.T) {
 	}
 	if !strings.Contains(d.stderr.String(), "<3>msg=\"credential failed verification\" name=CLUSTER status=missing") {
 		t.Errorf("log:\n%s", d.stderr.String())
+	}
+	d.stop(t)
+
+	// A reload that still fails must not make the starting unit ready; one that passes does.
+	m2 := writeManifest(t, t.TempDir(), strings.Replace(manifestOK, `"CLUSTER": {"secret": false, "optional": true}`, `"CLUSTER": {"secret": false}`, 1))
+	d = startDaemon(t, "--manifest", m2, "--sysfs", sys)
+	if _, err := d.notify.Wait(5*time.Second, sdnotify.HasPrefix("STATUS", "4/5")); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(500 * time.Millisecond)
+	for _, msg := range d.notify.Messages() {
+		if msg.Fields["READY"] == "1" || msg.Fields["RELOADING"] == "1" {
+			t.Errorf("a failing reload of a unit that never became ready sent %q", msg.Raw)
+		}
+	}
+	writeManifest(t, filepath.Dir(m2), manifestOK)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	if msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1")); err != nil || msg.Fields["STATUS"] != "4/4 credentials verified" {
+		t.Errorf("fixed manifest did not make the agent ready: %v %q", err, msg.Raw)
 	}
 	d.stop(t)
 

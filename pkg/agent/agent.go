@@ -112,7 +112,14 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 			d.waitAckBriefly(acked)
 			return nil
 		case <-reload:
-			_ = notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+			// A unit that is already up reloads (RELOADING=1 … READY=1 ends the reload; a
+			// failure then shows in STATUS= and the metrics, since readiness cannot be taken
+			// back). One that never became ready is still starting: no reload protocol, and
+			// READY=1 only if this verification passes.
+			wasReady := d.isReady()
+			if wasReady {
+				_ = notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+			}
 			nm, err := manifest.Load(o.ManifestPath)
 			if err != nil {
 				log.Error("reload: keeping the previous manifest", "err", err)
@@ -120,7 +127,9 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 				m = nm
 			}
 			d.verify(m)
-			_ = notify("READY=1") // ends the reload, whether or not verification passed
+			if wasReady {
+				_ = notify("READY=1")
+			}
 			if !d.ackAccepted() {
 				acked = d.startAck(ctx)
 			}
@@ -190,6 +199,12 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	}
 	_ = d.notify(status)
 	return res.OK
+}
+
+func (d *daemon) isReady() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readySent
 }
 
 func (d *daemon) ackAccepted() bool {
