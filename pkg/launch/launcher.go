@@ -217,14 +217,21 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	out.Transport = t.kind + " " + t.addr.String()
 
 	results := make(chan ack.Result, 16)
+	sctx, stopServing := context.WithCancel(context.Background())
 	srv := &ack.Server{Key: p.Key, Sent: p.User, VM: c.VM, Logger: log,
 		OnResult: func(r ack.Result) {
-			select {
+			if !r.Authenticated {
+				select { // a flood of junk must neither block the listener nor crowd out the real report
+				case results <- r:
+				default:
+				}
+				return
+			}
+			select { // an authentic report is never dropped
 			case results <- r:
-			default: // a flood of unauthenticated reports must not block the listener
+			case <-sctx.Done():
 			}
 		}}
-	sctx, stopServing := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { defer close(served); _ = t.serve(sctx, srv) }()
 	defer func() { stopServing(); <-served }()
