@@ -54,7 +54,7 @@ func TestCloudHypervisorAccepted(t *testing.T) {
 	if err != nil || !out.Ready {
 		t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
 	}
-	if out.Transport == "" || !strings.HasPrefix(out.Transport, "hybrid-vsock vsock:2:") {
+	if out.Transport == "" || !strings.HasPrefix(out.Transport, "vsock:2:") || !strings.HasSuffix(out.Transport, " via hybrid-vsock") {
 		t.Errorf("transport %q", out.Transport)
 	}
 	if apiDirMode != 0o700 {

@@ -214,7 +214,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 		c.notify("STATUS=Configuration error: " + err.Error())
 		return out, err
 	}
-	out.Transport = t.kind + " " + t.addr.String()
+	out.Transport = t.addr.String() + " via " + t.kind
 
 	results := make(chan ack.Result, 16)
 	sctx, stopServing := context.WithCancel(context.Background())
