@@ -90,6 +90,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, 
 	fs.StringVar(&c.AckVia, "ack-via", "auto", "qemu ack transport: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
 	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary")
 	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON, without secrets")
+	fs.StringVar(&c.APIProxy, "api-proxy", "", "cloud-hypervisor: serve a filtered API for ch-remote on this socket (vm.info redacted; memory-reading and device-changing calls refused)")
 	fs.StringVar(&c.AgentBinary, "agent", "", "local mode: guest-agent binary (default next to host-launcher)")
 	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "local mode: the guest-agent's manifest (default --manifest)")
 	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "local mode: the guest-agent's --metrics-listen (default off)")

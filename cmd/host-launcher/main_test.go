@@ -126,6 +126,7 @@ func TestOptionErrors(t *testing.T) {
 		{"bad on-failure", args(append([]string{"--on-failure", "retry"}, qemu...)...), env, `--on-failure must be stop or ready-anyway, not "retry"`},
 		{"bad ack-via", args(append([]string{"--ack-via", "carrier-pigeon"}, qemu...)...), env, `--ack-via must be auto, vsock or serial, not "carrier-pigeon"`},
 		{"ch without config", []string{"plan", "--vm", "x", "--hypervisor", "cloud-hypervisor"}, env, "cloud-hypervisor needs --vm-config FILE"},
+		{"api proxy for qemu", args(append([]string{"--api-proxy", "/tmp/x.sock"}, qemu...)...), env, "--api-proxy is for --hypervisor cloud-hypervisor"},
 		{"local without manifest", []string{"plan", "--vm", "x", "--hypervisor", "local", "--agent", "/bin/true"}, env, "local mode needs --manifest"},
 		{"unknown flag", []string{"run", "--frobnicate"}, env, "flag provided but not defined: -frobnicate"},
 	}

@@ -26,6 +26,7 @@ type chVM struct {
 	api    string
 	config map[string]any // the operator's VmConfig with our additions
 	client *http.Client
+	proxy  *apiProxy // --api-proxy, once booted
 }
 
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
@@ -189,6 +190,14 @@ func (ch *chVM) start(ctx context.Context) error {
 		_ = ch.shutdownVMM()
 		return fmt.Errorf("vm.boot: %w", err)
 	}
+	if ch.c.APIProxy != "" {
+		p, err := startAPIProxy(ch, ch.c.APIProxy)
+		if err != nil {
+			_ = ch.shutdownVMM()
+			return err
+		}
+		ch.proxy = p
+	}
 	return nil
 }
 
@@ -203,7 +212,15 @@ func (ch *chVM) shutdownVMM() error {
 }
 
 // stop presses the power button, waits for the guest to shut down, then shuts the VMM down.
+// release closes the API proxy, whatever ended the launch.
+func (ch *chVM) release() {
+	if ch.proxy != nil {
+		ch.proxy.close()
+	}
+}
+
 func (ch *chVM) stop(timeout time.Duration) error {
+	ch.release()
 	if !ch.started() || ch.exited() {
 		return nil
 	}

@@ -151,3 +151,63 @@ func TestFakeCloudHypervisorOrdering(t *testing.T) {
 		t.Errorf("vm.info: %v %+v", err, info)
 	}
 }
+
+// TestAPIProxy: ch-remote's view through --api-proxy: lifecycle and read-only calls pass,
+// vm.info comes back with the credentials redacted, and calls that could read guest memory or
+// change the VM are refused.
+func TestAPIProxy(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("CREDLINK_FAKE", "cloud-hypervisor")
+	t.Setenv("FAKE_CH_AGENT", agentBin)
+	t.Setenv("FAKE_CH_MANIFEST", filepath.Join(e.dir, "manifest.json"))
+	c := chConfig(e, vmConfig)
+	c.APIProxy = filepath.Join(e.dir, "ch-api.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	type answer struct {
+		code int
+		body string
+	}
+	got := map[string]answer{}
+	out, err := c.Run(ctx, func(Outcome) {
+		client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", c.APIProxy)
+		}}}
+		for _, req := range []struct{ method, endpoint string }{
+			{"GET", "vmm.ping"}, {"GET", "vm.info"}, {"PUT", "vm.create"}, {"PUT", "vm.snapshot"},
+			{"PUT", "vm.coredump"}, {"PUT", "vm.add-disk"}, {"PUT", "vm.delete"}, {"GET", "vm.pause"},
+		} {
+			r, _ := http.NewRequest(req.method, "http://localhost/api/v1/"+req.endpoint, strings.NewReader("{}"))
+			resp, err := client.Do(r)
+			if err != nil {
+				got[req.method+" "+req.endpoint] = answer{-1, err.Error()}
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got[req.method+" "+req.endpoint] = answer{resp.StatusCode, string(b)}
+		}
+		cancel()
+	})
+	if err != nil || !out.Ready {
+		t.Fatalf("Run: %v\n%s", err, e.logs.String())
+	}
+	if a := got["GET vmm.ping"]; a.code != 200 {
+		t.Errorf("vmm.ping: %+v", a)
+	}
+	info := got["GET vm.info"]
+	if info.code != 200 || !strings.Contains(info.body, `io.systemd.credential:API_KEY=[redacted 44 bytes]`) || !strings.Contains(info.body, "vendor:acme") {
+		t.Errorf("vm.info: %+v", info)
+	}
+	e.assertNoSecrets("proxied vm.info", info.body)
+	if strings.Contains(info.body, "credlink.key=") && !strings.Contains(info.body, "credlink.key=[redacted") {
+		t.Error("the ack key leaked through vm.info")
+	}
+	for _, k := range []string{"PUT vm.create", "PUT vm.snapshot", "PUT vm.coredump", "PUT vm.add-disk", "PUT vm.delete", "GET vm.pause"} {
+		if a := got[k]; a.code != 403 {
+			t.Errorf("%s: %+v, want 403", k, a)
+		}
+	}
+	if _, err := os.Stat(c.APIProxy); err == nil {
+		t.Error("proxy socket left behind")
+	}
+}

@@ -65,6 +65,7 @@ type Config struct {
 	// cloud-hypervisor
 	CHBinary     string
 	VMConfigPath string
+	APIProxy     string // socket path for the filtering API proxy (cloud-hypervisor)
 	// local
 	AgentBinary   string
 	AgentManifest string // manifest the local agent verifies; default ManifestPath

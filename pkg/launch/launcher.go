@@ -131,6 +131,9 @@ func sanitize(s string) string {
 // except the ack listener. The caller must call cleanup.
 func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err error) {
 	c.defaults()
+	if c.APIProxy != "" && c.Hypervisor != CloudHypervisor {
+		return nil, nil, nil, func() {}, configErr("--api-proxy is for --hypervisor cloud-hypervisor")
+	}
 	if c.Hypervisor == QEMU {
 		if err := checkQEMUArgv(c.Argv); err != nil {
 			return nil, nil, nil, func() {}, err
@@ -249,6 +252,9 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 		return out, fmt.Errorf("%w: %w", ErrHypervisor, err)
 	}
 	out.HypervisorPID = vm.pid()
+	if r, ok := vm.(interface{ release() }); ok {
+		defer r.release()
+	}
 	wd := watchdog()
 	defer wd.Stop()
 
