@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -457,5 +456,4 @@ func TestBadKey(t *testing.T) {
 	if _, err := (&Client{Key: nil}).Exchange(context.Background(), Report{}); !errors.Is(err, ErrBadKey) {
 		t.Errorf("Exchange: %v", err)
 	}
-	_ = fmt.Sprint()
 }

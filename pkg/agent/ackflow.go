@@ -12,8 +12,6 @@ import (
 	"github.com/credlink/credlink/pkg/verify"
 )
 
-func emptySet() *credential.Set { return &credential.Set{} }
-
 // bootID identifies this boot of the guest, so the host can tell a reboot from a restart.
 func (o *Options) bootID() string {
 	p := o.BootIDPath

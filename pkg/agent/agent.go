@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/metrics"
 	"github.com/credlink/credlink/pkg/verify"
@@ -157,7 +158,7 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	if err != nil {
 		d.log.Error("cannot read credentials", "err", err)
 		// Every listed credential is missing: report that rather than nothing.
-		rec = Received{Set: emptySet()}
+		rec = Received{Set: &credential.Set{}}
 	}
 	res = verify.Verify(m, verify.Input{Set: rec.Set, Compare: rec.Compare}, time.Now())
 	d.mu.Lock()

@@ -44,7 +44,6 @@ type Outcome struct {
 	ReadyAt       time.Time     // READY=1 sent
 	AckToReady    time.Duration // report received → READY=1 sent
 	HypervisorPID int
-	ExitCode      int
 	// GuestBootWaited says READY=1 also waited for the guest systemd's own READY=1.
 	GuestBootWaited bool
 }
@@ -256,7 +255,6 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 		defer r.release()
 	}
 	wd := watchdog()
-	defer wd.Stop()
 
 	deadline := time.NewTimer(c.AckTimeout)
 	defer deadline.Stop()
@@ -415,5 +413,3 @@ func (w *wdog) ping(vm vmm) {
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 	w.last = time.Now()
 }
-
-func (w *wdog) Stop() {}

@@ -56,8 +56,8 @@ func (c *Config) setupGuestNotify(t *transport) error {
 }
 
 type chVsock struct {
-	CID    uint32 `json:"cid"`
-	Socket string `json:"socket"`
+	CID    uint32
+	Socket string
 }
 
 // DeriveCID maps a VM name to a guest CID in [3, 2^31): stable per name, so a restarted VM

@@ -307,15 +307,6 @@ func ackPath(work string) {
 		c.Write([]byte("READY=1\nSTATUS=Ready: 5/5 credentials delivered byte-exact"))
 		c.Close()
 	}
-	count := func() int {
-		n := 0
-		for _, m := range notify.Messages() {
-			if m.Fields["READY"] == "1" {
-				n++
-			}
-		}
-		return n
-	}
 	waitN := func(n int) time.Time {
 		for {
 			ms := notify.Messages()
@@ -356,9 +347,8 @@ func ackPath(work string) {
 		if _, err := client.Exchange(ctx, report); err != nil {
 			must(err)
 		}
-		credlinkT = append(credlinkT, float64(waitN(count0(i, 0)+1).Sub(start))/float64(time.Millisecond))
+		credlinkT = append(credlinkT, float64(waitN(i+1).Sub(start))/float64(time.Millisecond))
 	}
-	_ = count
 
 	// socat as microvm.nix runs it, relaying the guest's READY=1 line to NOTIFY_SOCKET.
 	var socatT []float64
@@ -387,8 +377,6 @@ func ackPath(work string) {
 	add("ack", "guest's first byte → READY=1 at NOTIFY_SOCKET", spread(credlinkT), spread(socatT),
 		ratio(quantile(credlinkT, 0.5), quantile(socatT, 0.5)), "1,000 each; credlink: 2 round trips, HMAC-verified; socat: unauthenticated relay, forks per connection")
 }
-
-func count0(i, base int) int { return base + i }
 
 // --- 3. launch overhead ---------------------------------------------------------------------
 
