@@ -93,3 +93,49 @@ func DecodeBase64(data string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// OEMStringInfo describes a credential OEM string without decoding more than needed: its name,
+// its value's decoded size and its form. ok is false for strings that are not credentials (or
+// lack '='). A binary value that does not decode reports size -1.
+func OEMStringInfo(s string) (name string, size int, enc Encoding, ok bool) {
+	rest, isText := strings.CutPrefix(s, PrefixText)
+	if !isText {
+		if rest, ok = strings.CutPrefix(s, PrefixBinary); !ok {
+			return "", 0, 0, false
+		}
+		enc = Binary
+	}
+	name, data, ok := strings.Cut(rest, "=")
+	if !ok {
+		return "", 0, 0, false
+	}
+	if enc == Text {
+		return name, len(data), Text, true
+	}
+	v, err := DecodeBase64(data)
+	if err != nil {
+		return name, -1, Binary, true
+	}
+	return name, len(v), Binary, true
+}
+
+// RedactOEMString is s with a credential's value replaced by its decoded size, e.g.
+// "io.systemd.credential.binary:credlink.key=[redacted 32 bytes]"; other strings are returned
+// unchanged. Every display of an OEM string (plans, the API proxy) goes through it.
+func RedactOEMString(s string) string {
+	name, size, enc, ok := OEMStringInfo(s)
+	if !ok {
+		if strings.HasPrefix(s, PrefixText) || strings.HasPrefix(s, PrefixBinary) {
+			return "[redacted malformed credential]"
+		}
+		return s
+	}
+	prefix := PrefixText
+	if enc == Binary {
+		prefix = PrefixBinary
+	}
+	if size < 0 {
+		return prefix + name + "=[redacted, invalid base64]"
+	}
+	return fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, name, size)
+}

@@ -152,3 +152,22 @@ func FuzzParseOEMStrings(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactOEMString(t *testing.T) {
+	tests := map[string]string{
+		"io.systemd.credential:API_KEY=s3cr3t-value":  "io.systemd.credential:API_KEY=[redacted 12 bytes]",
+		"io.systemd.credential.binary:KEY=AAECAwQ=":   "io.systemd.credential.binary:KEY=[redacted 5 bytes]",
+		"io.systemd.credential.binary:KEY=!!s3cr3t":   "io.systemd.credential.binary:KEY=[redacted, invalid base64]",
+		"io.systemd.credential:s3cr3t-without-a-name": "[redacted malformed credential]",
+		"vendor:acme":                  "vendor:acme",
+		"io.systemd.credential:EMPTY=": "io.systemd.credential:EMPTY=[redacted 0 bytes]",
+	}
+	for in, want := range tests {
+		if got := RedactOEMString(in); got != want {
+			t.Errorf("RedactOEMString(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(RedactOEMString(in), "s3cr3t") {
+			t.Errorf("%q leaks its value", in)
+		}
+	}
+}

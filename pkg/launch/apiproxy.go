@@ -108,13 +108,7 @@ func redactVMInfo(b []byte) []byte {
 			if strs, ok := plat["oem_strings"].([]any); ok {
 				for i, s := range strs {
 					str, _ := s.(string)
-					for _, prefix := range []string{credential.PrefixBinary, credential.PrefixText} {
-						if rest, ok := strings.CutPrefix(str, prefix); ok {
-							name, value, _ := strings.Cut(rest, "=")
-							strs[i] = fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, name, len(value))
-							break
-						}
-					}
+					strs[i] = credential.RedactOEMString(str)
 				}
 			}
 		}

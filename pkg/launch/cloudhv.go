@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // chVM drives cloud-hypervisor through its REST API (vmm/src/api/openapi/cloud-hypervisor.yaml):
@@ -270,13 +272,7 @@ func (ch *chVM) plan() []string {
 	}
 	var oem []string
 	for _, s := range plat["oem_strings"].([]any) {
-		str := s.(string)
-		for i, o := range ch.p.OEM {
-			if str == o {
-				str = ch.p.redactedOEM(i)
-			}
-		}
-		oem = append(oem, str)
+		oem = append(oem, credential.RedactOEMString(s.(string)))
 	}
 	plat["oem_strings"] = oem
 	red["platform"] = plat

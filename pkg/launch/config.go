@@ -255,21 +255,12 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 
 // describe returns "NAME (N bytes, text|binary)" for the i-th OEM string, for plans and logs.
 func (p *Prepared) describe(i int) string {
-	c := p.All()[i]
-	_, enc := credential.EncodeOEMString(c.Name, c.Value.Bytes())
-	return fmt.Sprintf("%s (%d bytes, %s)", c.Name, c.Value.Len(), enc)
+	name, size, enc, _ := credential.OEMStringInfo(p.OEM[i])
+	return fmt.Sprintf("%s (%d bytes, %s)", name, size, enc)
 }
 
 // redactedOEM is the i-th OEM string with its value replaced, for plans.
-func (p *Prepared) redactedOEM(i int) string {
-	c := p.All()[i]
-	_, enc := credential.EncodeOEMString(c.Name, c.Value.Bytes())
-	prefix := credential.PrefixText
-	if enc == credential.Binary {
-		prefix = credential.PrefixBinary
-	}
-	return fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, c.Name, c.Value.Len())
-}
+func (p *Prepared) redactedOEM(i int) string { return credential.RedactOEMString(p.OEM[i]) }
 
 func (c *Config) guestSystemd() int {
 	if c.GuestSystemd == 0 {

@@ -187,7 +187,7 @@ func (c *Config) Plan() ([]string, error) {
 	}
 	out := []string{fmt.Sprintf("vm %s: %d credentials + %d control credentials, %d OEM strings, %d-byte Type 11 structure",
 		c.VM, len(p.User), len(p.Control), len(p.OEM), structureBytes(p.OEM))}
-	for i := range p.All() {
+	for i := range p.OEM {
 		out = append(out, "  credential "+p.describe(i))
 	}
 	out = append(out, fmt.Sprintf("acknowledgement: %s via %s, timeout %v, on failure %s", t.addr, t.kind, c.AckTimeout, c.OnFailure))
