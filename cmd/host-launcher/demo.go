@@ -106,15 +106,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		{Name: "ENVIRONMENT", Value: credential.NewValue([]byte(env))},
 		{Name: "CLUSTER", Value: credential.NewValue([]byte("local-1"))},
 	}
-	c.Notify = func(state string) error {
-		conn, err := net.Dial("unixgram", notify.Path)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write([]byte(state))
-		return err
-	}
+	c.Notify = notify.Send
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,15 +72,7 @@ func (e *env) config(hv string) *Config {
 		AckTimeout:  10 * time.Second, ShutdownTimeout: 2 * time.Second, RuntimeDir: e.dir,
 		AgentBinary: agentBin,
 		Logger:      logging.New(e.logs, true, slog.LevelDebug), Stdout: e.logs, Stderr: e.logs,
-		Notify: func(state string) error {
-			c, err := net.Dial("unixgram", e.notify.Path)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_, err = c.Write([]byte(state))
-			return err
-		},
+		Notify: e.notify.Send,
 	}
 }
 

@@ -65,6 +65,19 @@ func (l *Listener) loop() {
 	}
 }
 
+// Send delivers one notification to the listener, as a service would to $NOTIFY_SOCKET. It is
+// the Notify hook of code that must not rely on the process-wide environment (tests, the demo,
+// benchmarks running many launches in one process).
+func (l *Listener) Send(state string) error {
+	c, err := net.Dial("unixgram", l.Path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
+}
+
 // Close stops listening and removes the socket.
 func (l *Listener) Close() error {
 	err := l.conn.Close()

@@ -80,13 +80,17 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 		rule := m.Credentials[name]
 		f := Finding{Name: name, Listed: true, Required: !rule.Optional, Secret: rule.Secret}
 		c, ok := in.Set.Get(name)
+		elsewhere := ""
+		if !ok {
+			elsewhere = presentElsewhere(in.Compare, name)
+		}
 		switch {
 		case !ok && invalid[name] != "":
 			f.Status, f.Detail = Invalid, invalid[name]
-		case !ok && presentElsewhere(in.Compare, name) != "":
+		case elsewhere != "":
 			// The firmware has it but the primary source (systemd's import) does not: systemd
 			// dropped it, e.g. systemd < 257 reading only the first page of the table.
-			f.Status, f.Detail = SourceMismatch, presentElsewhere(in.Compare, name)
+			f.Status, f.Detail = SourceMismatch, elsewhere
 		case !ok:
 			f.Status, f.Detail = Missing, "not received"
 		default:

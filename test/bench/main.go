@@ -301,12 +301,7 @@ func ackPath(work string) {
 	for _, c := range sent {
 		report.Credentials = append(report.Credentials, ack.CredentialReport{Name: c.Name, Bytes: c.Value.Len(), Status: "ok", MAC: ack.CredentialMAC(key, c.Name, c.Value.Bytes())})
 	}
-	sendReady := func() {
-		c, err := net.Dial("unixgram", notify.Path)
-		must(err)
-		c.Write([]byte("READY=1\nSTATUS=Ready: 5/5 credentials delivered byte-exact"))
-		c.Close()
-	}
+	sendReady := func() { must(notify.Send("READY=1\nSTATUS=Ready: 5/5 credentials delivered byte-exact")) }
 	waitN := func(n int) time.Time {
 		for {
 			ms := notify.Messages()
