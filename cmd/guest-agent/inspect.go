@@ -50,6 +50,12 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
+	if *table {
+		// Name the entry point, so a reader can tell which table layout was decoded.
+		if _, info, err := smbios.ReadTable(*sysfs); err == nil {
+			fmt.Fprintf(stdout, "SMBIOS %d.%d, %s entry point, %d structures\n", info.Major, info.Minor, info.EntryPoint, info.Structures)
+		}
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tBYTES\tSOURCE")
 	for _, c := range set.All() {

@@ -59,6 +59,14 @@ func TestQEMUFixtures(t *testing.T) {
 			if info.EntryPoint != wantEP || !info.HadEndOfTable || info.OEMStructures != 1 {
 				t.Errorf("info = %+v, want entry point %v, end-of-table, one Type 11 structure", info, wantEP)
 			}
+			// QEMU's own structures (one socket, 256 MiB): the figure credential.DefaultReserved
+			// and the README quote.
+			data, _ := os.ReadFile(filepath.Join(sys, TableFile))
+			raw, _ := os.ReadFile(filepath.Join(sys, EntriesDir, "11-0", "raw"))
+			wantOwn := map[EntryPointType]int{EntryPoint32: 376, EntryPoint64: 382}[wantEP]
+			if own := len(data) - len(raw); own != wantOwn {
+				t.Errorf("QEMU's own structures take %d bytes, want %d", own, wantOwn)
+			}
 		})
 	}
 }

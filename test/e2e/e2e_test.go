@@ -364,11 +364,15 @@ func TestHappyPath(t *testing.T) {
 				t.Errorf("metrics:\n%s", grep(metrics, "credlink_"))
 			}
 
-			// Scenario 6: the guest decoded the full table too (go-smbios path), for this entry point.
+			// Scenario 6: the guest decoded the full table too (go-smbios path), and it was the
+			// entry point type this VM was given.
 			console := readFile(v.console)
-			wantEP := "E2E-TABLE TLS_BUNDLE"
-			if !strings.Contains(console, wantEP) {
-				t.Errorf("guest's table decode did not list the credentials:\n%s", console)
+			wantEP := "E2E-TABLE SMBIOS 2.8, 32-bit (2.8) entry point"
+			if ep64 {
+				wantEP = "E2E-TABLE SMBIOS 3.0, 64-bit (3.0) entry point"
+			}
+			if !strings.Contains(console, "E2E-TABLE TLS_BUNDLE") || !strings.Contains(console, wantEP) {
+				t.Errorf("guest's table decode lacks the credentials or %q:\n%s", wantEP, console)
 			}
 
 			// Scenario 5: while the VM runs, no secret in any process's cmdline or environment.
