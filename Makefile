@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help bench nix monitoring units build test lint fuzz-smoke bench-go fixtures demo e2e clean
+.PHONY: help bench nix monitoring units build test lint fuzz-smoke fixtures demo e2e clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
@@ -14,7 +14,6 @@ help:
 	@echo "make lint        gofmt, go vet, staticcheck"
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
-	@echo "make bench-go    codec and table benchmarks"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
 	@echo "make nix         parse and evaluate nixos-module/, check vendorHash"
 	@echo "make monitoring  promtool check/test of monitoring/"
@@ -57,9 +56,6 @@ bench: build
 	test/e2e/assets.sh >/dev/null
 	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench
 
-bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/... | tee .cache/bench-go.txt
-	$(GO) run golang.org/x/perf/cmd/benchstat@latest .cache/bench-go.txt
 
 # End-to-end: real guests under QEMU software emulation. test/e2e/assets.sh installs QEMU,
 # busybox-static, cpio, kmod when missing and caches Debian's kernel under .cache/e2e.

@@ -593,7 +593,7 @@ func goBench() {
 		add("size", "prometheus-node-exporter binary (Debian)", "", fmt.Sprintf("%.1f MiB", float64(fi.Size())/(1<<20)), "", "for scale")
 	}
 	raw := filepath.Join(*outDir, "go-bench.txt")
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "ParseTable64K|ParseEntry64K|Build64K|Encode255|Parse255|RoundTripUnix",
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "ParseTable64K|ParseEntry64K|Build64K|Encode255|Parse255|RoundTripUnix|ConcurrentLaunches",
 		"-benchmem", "-count", "6", "./pkg/credential", "./pkg/smbios", "./pkg/ack")
 	out, err := cmd.CombinedOutput()
 	must(os.WriteFile(raw, out, 0o644))
