@@ -21,7 +21,7 @@ type transport struct {
 	qemuArgs []string       // devices QEMU needs for it
 	chVsock  *chVsock       // cloud-hypervisor vsock device
 	chConfig map[string]any // cloud-hypervisor VmConfig from --vm-config
-	cid      uint32
+	cid      uint32 // guest CID of a vhost-vsock transport
 
 	// notify receives the guest systemd's own notifications (--wait-guest-boot); notifyAddr is
 	// what vmm.notify_socket tells the guest.
@@ -40,10 +40,7 @@ func (c *Config) setupGuestNotify(t *transport) error {
 		}
 		t.notify, t.notifyAddr = l, fmt.Sprintf("vsock-stream:2:%d", l.Port())
 	case "hybrid-vsock":
-		port := t.addr.Port + 1
-		if port > 65535 {
-			port = 1024
-		}
+		port := t.addr.Port + 1 // the ack port is at most 61023, see setupTransport
 		l, err := ack.ListenHybridVsock(t.chVsock.Socket, port)
 		if err != nil {
 			return fmt.Errorf("guest notify listener: %w", err)
@@ -101,7 +98,7 @@ func (c *Config) setupTransport(runDir string) (*transport, error) {
 			return nil, err
 		}
 		return &transport{addr: ack.Address{Kind: "vsock", CID: 2, Port: port}, kind: "hybrid-vsock", listener: l,
-			chVsock: vs, chConfig: cfg, cid: vs.CID}, nil
+			chVsock: vs, chConfig: cfg}, nil
 	}
 	// qemu
 	cid, inArgv := argvVsockCID(c.Argv)
