@@ -21,7 +21,7 @@ type transport struct {
 	qemuArgs []string       // devices QEMU needs for it
 	chVsock  *chVsock       // cloud-hypervisor vsock device
 	chConfig map[string]any // cloud-hypervisor VmConfig from --vm-config
-	cid      uint32 // guest CID of a vhost-vsock transport
+	cid      uint32         // guest CID of a vhost-vsock transport
 
 	// notify receives the guest systemd's own notifications (--wait-guest-boot); notifyAddr is
 	// what vmm.notify_socket tells the guest.
