@@ -25,13 +25,19 @@ type checkCredential struct {
 	Source string `json:"source"`
 }
 
+// checkFlags registers check's flags; the help and the parser both use it.
+func checkFlags(fs *flag.FlagSet, o *agent.Options, asJSON *bool) {
+	commonFlags(fs, o)
+	fs.BoolVar(asJSON, "json", false, "print JSON instead of a table")
+}
+
 func check(args []string, stdout, stderr io.Writer) int {
 	var o agent.Options
+	var asJSON bool
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	commonFlags(fs, &o)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if !parse(fs, args, stderr) {
-		return exitUsage
+	checkFlags(fs, &o, &asJSON)
+	if code, ok := parse("check", fs, args, stdout, stderr); !ok {
+		return code
 	}
 	res, _, err := o.Check()
 	if err != nil {
@@ -41,7 +47,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
-	if *asJSON {
+	if asJSON {
 		out := checkJSON{OK: res.OK, Credentials: []checkCredential{}}
 		for _, f := range res.Findings {
 			out.Credentials = append(out.Credentials, checkCredential{Name: f.Name, Bytes: f.Bytes, Status: string(f.Status), Source: f.Source})

@@ -8,27 +8,39 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/credlink/credlink/pkg/cmdhelp"
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
 	"github.com/credlink/credlink/pkg/version"
 )
 
 func printVersion(stdout io.Writer) int {
-	fmt.Fprintln(stdout, "guest-agent", version.String())
+	fmt.Fprintln(stdout, cmdhelp.Version("guest-agent", version.String()))
 	return exitOK
+}
+
+type inspectVars struct {
+	sysfs       string
+	table, demo bool
+}
+
+// inspectFlags registers inspect's flags; the help and the parser both use it.
+func inspectFlags(fs *flag.FlagSet, v *inspectVars) {
+	fs.StringVar(&v.sysfs, "sysfs", "/sys", "sysfs root `DIR` to read firmware tables from")
+	fs.BoolVar(&v.table, "table", false, "decode tables/DMI instead of entries/11-N (systemd's path)")
+	fs.BoolVar(&v.demo, "demo", false, "inspect a generated table instead of this machine's")
 }
 
 // inspect lists the credentials a sysfs tree carries: name, bytes, encoding source, never values.
 // With --demo it first writes a sample table into a private temporary tree.
 func inspect(args []string, stdout, stderr io.Writer) int {
+	var v inspectVars
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sysfs := fs.String("sysfs", "/sys", "sysfs root to read firmware tables from")
-	table := fs.Bool("table", false, "decode tables/DMI instead of entries/11-N (systemd's path)")
-	demo := fs.Bool("demo", false, "inspect a generated table instead of this machine's")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	inspectFlags(fs, &v)
+	if code, ok := parse("inspect", fs, args, stdout, stderr); !ok {
+		return code
 	}
+	sysfs, table, demo := &v.sysfs, &v.table, &v.demo
 	if *demo {
 		dir, err := os.MkdirTemp("", "credlink-inspect-")
 		if err != nil {

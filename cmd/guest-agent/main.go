@@ -25,6 +25,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/credlink/credlink/pkg/agent"
+	"github.com/credlink/credlink/pkg/cmdhelp"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/version"
@@ -43,12 +44,18 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
+	if len(args) > 0 && cmdhelp.IsHelp(args[0]) {
+		if args[0] == "help" {
+			return program.Help(args[1:], stdout, stderr)
+		}
+		return program.Help(nil, stdout, stderr)
+	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "run":
-		return runDaemon(args, stderr)
+		return runDaemon(args, stdout, stderr)
 	case "check":
 		return check(args, stdout, stderr)
 	case "inspect":
@@ -56,29 +63,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		return printVersion(stdout)
 	default:
-		fmt.Fprintf(stderr, "guest-agent: unknown command %q (commands: run, check, inspect, version)\n", cmd)
-		return exitUsage
+		return program.Unknown(cmd, stderr)
 	}
 }
 
 // commonFlags registers the flags check and run share.
 func commonFlags(fs *flag.FlagSet, o *agent.Options) {
-	fs.StringVar(&o.ManifestPath, "manifest", manifest.DefaultPath, "manifest `file`")
-	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential source: auto, smbios, credentials or fwcfg")
-	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root for SMBIOS and fw_cfg")
-	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `directory` (default $CREDENTIALS_DIRECTORY)")
+	fs.StringVar(&o.ManifestPath, "manifest", manifest.DefaultPath, "manifest `FILE`")
+	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential `SOURCE`: auto (credentials directory, cross-checked with the firmware), smbios, credentials or fwcfg")
+	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root `DIR` for SMBIOS and fw_cfg")
+	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
 }
 
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return false
+// runFlags registers run's flags; the help and the parser both use it.
+func runFlags(fs *flag.FlagSet, o *agent.Options, debug *bool) {
+	commonFlags(fs, o)
+	fs.StringVar(&o.MetricsListen, "metrics-listen", agent.DefaultMetricsListen, "Prometheus metrics `ADDR`; empty disables")
+	fs.StringVar(&o.OnFailure, "on-failure", "wait", "`POLICY` when verification fails: wait (stay up, not ready) or exit (exit 1)")
+	fs.DurationVar(&o.AckTimeout, "ack-timeout", 5*time.Minute, "give up acknowledging to the host after this long")
+	fs.BoolVar(debug, "debug", false, "log debug messages")
+}
+
+// parse parses a command's flags the conventional way (cmdhelp) and refuses positional
+// arguments; ok is false when the command should return code.
+func parse(name string, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	cmd, _ := program.Command(name)
+	if code, ok := program.Parse(cmd, fs, args, stdout, stderr); !ok {
+		return code, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "guest-agent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return false
+		fmt.Fprintf(stderr, "guest-agent %s: unexpected argument %q\n", name, fs.Arg(0))
+		return exitUsage, false
 	}
-	return true
+	return 0, true
 }
 
 // memoryLimit is the agent's soft heap limit unless GOMEMLIMIT says otherwise: it lives for the
@@ -86,22 +103,19 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
 // double between collections of the per-scrape garbage.
 const memoryLimit = 10 << 20
 
-func runDaemon(args []string, stderr io.Writer) int {
+func runDaemon(args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	var o agent.Options
+	var debug bool
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	commonFlags(fs, &o)
-	fs.StringVar(&o.MetricsListen, "metrics-listen", agent.DefaultMetricsListen, "metrics `address`; empty disables")
-	fs.StringVar(&o.OnFailure, "on-failure", "wait", "when verification fails: wait (stay up, not ready) or exit (exit 1)")
-	fs.DurationVar(&o.AckTimeout, "ack-timeout", 5*time.Minute, "give up acknowledging to the host after this long")
-	debug := fs.Bool("debug", false, "log debug messages")
-	if !parse(fs, args, stderr) {
-		return exitUsage
+	runFlags(fs, &o, &debug)
+	if code, ok := parse("run", fs, args, stdout, stderr); !ok {
+		return code
 	}
 	level := slog.LevelInfo
-	if *debug {
+	if debug {
 		level = slog.LevelDebug
 	}
 	o.Logger = logging.New(stderr, logging.UnderSystemd(), level)

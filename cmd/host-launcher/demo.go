@@ -29,12 +29,23 @@ import (
 // demo runs the whole flow on this machine in local mode: generated credentials shaped like a
 // real deployment, a manifest, host-launcher's lifecycle with the real guest-agent binary as the
 // "guest", and a summary. It needs no root and no VM.
+// demoFlags registers demo's flags; the help and the parser both use it.
+func demoFlags(fs *flag.FlagSet, agent *string, verbose *bool) {
+	fs.StringVar(agent, "agent", "", "guest-agent binary `PATH` (default: next to host-launcher, then $PATH)")
+	fs.BoolVar(verbose, "v", false, "show the launcher's and the agent's logs")
+}
+
 func demo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	agent := fs.String("agent", "", "guest-agent binary (default: next to host-launcher, then $PATH)")
-	verbose := fs.Bool("v", false, "show the launcher's and the agent's logs")
-	if err := fs.Parse(args); err != nil {
+	var agent string
+	var verbose bool
+	demoFlags(fs, &agent, &verbose)
+	cmd, _ := program.Command("demo")
+	if code, ok := program.Parse(cmd, fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "host-launcher demo: unexpected argument %q\n", fs.Arg(0))
 		return launch.ExitConfig
 	}
 	work, err := os.MkdirTemp("", "credlink-demo-")
@@ -90,13 +101,13 @@ func demo(args []string, stdout, stderr io.Writer) int {
 
 	var logs bytes.Buffer
 	var logw io.Writer = &logs
-	if *verbose {
+	if verbose {
 		logw = stderr
 	}
 	c := &launch.Config{
 		VM: "demo", Hypervisor: launch.Local, CredentialsDir: credDir, ManifestPath: manifestPath,
 		AckTimeout: 20 * time.Second, ShutdownTimeout: 5 * time.Second, RuntimeDir: work,
-		AgentBinary: *agent, AgentMetrics: metricsAddr,
+		AgentBinary: agent, AgentMetrics: metricsAddr,
 		Logger: logging.New(logw, false, slog.LevelInfo), Stdout: logw, Stderr: logw,
 	}
 	for _, n := range names {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/credlink/credlink/pkg/cmdhelp"
 	"github.com/credlink/credlink/pkg/launch"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/version"
@@ -35,15 +36,23 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: host-launcher run|plan|demo|version [options] [-- hypervisor argv]")
+		fmt.Fprintln(stderr, "host-launcher: a command is required")
+		fmt.Fprintln(stderr)
+		program.Overview(stderr)
 		return launch.ExitConfig
 	}
 	cmd, args := args[0], args[1:]
+	if cmdhelp.IsHelp(cmd) {
+		if cmd != "help" {
+			args = nil // `host-launcher --help run` is the overview, like systemctl
+		}
+		return program.Help(args, stdout, stderr)
+	}
 	switch cmd {
 	case "run", "plan":
-		c, ok := parseConfig(cmd, args, stderr)
+		c, code, ok := parseConfig(cmd, args, stdout, stderr)
 		if !ok {
-			return launch.ExitConfig
+			return code
 		}
 		if cmd == "plan" {
 			return plan(c, stdout, stderr)
@@ -52,11 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return demo(args, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "host-launcher", version.String())
+		fmt.Fprintln(stdout, cmdhelp.Version("host-launcher", version.String()))
 		return 0
 	default:
-		fmt.Fprintf(stderr, "host-launcher: unknown command %q (commands: run, plan, demo, version)\n", cmd)
-		return launch.ExitConfig
+		return program.Unknown(cmd, stderr)
 	}
 }
 
@@ -66,67 +74,78 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, bool) {
-	c := &launch.Config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var creds, sets listFlag
-	var cid uint
-	fs.StringVar(&c.VM, "vm", "", "VM `name` (required)")
-	fs.StringVar(&c.Hypervisor, "hypervisor", "", "qemu, cloud-hypervisor or local (required)")
-	fs.Var(&creds, "credential", "NAME=ID: deliver $CREDENTIALS_DIRECTORY/ID (or the absolute path ID) as credential NAME; repeatable")
-	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file (with LoadCredential=NAME:PATH)")
-	fs.Var(&sets, "set", "NAME=VALUE: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
-	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest before launching")
+// runFlags registers the flags of run and plan; the help and the parser both use it.
+func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
+	fs.StringVar(&c.VM, "vm", "", "VM `NAME`, used for logs, the derived vsock CID and the guest's credlink.vm (required)")
+	fs.StringVar(&c.Hypervisor, "hypervisor", "", "hypervisor `KIND`: qemu, cloud-hypervisor or local (required)")
+	fs.Var(&v.creds, "credential", "`NAME=ID`: deliver $CREDENTIALS_DIRECTORY/ID (from LoadCredential=ID:PATH), or the absolute path ID, as credential NAME; repeatable")
+	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file")
+	fs.Var(&v.sets, "set", "`NAME=VALUE`: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
+	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest `FILE` before launching")
+	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", 5*time.Minute, "how long to wait for the guest's acknowledgement")
-	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off")
-	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's READY=1 via vmm.notify_socket")
-	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "systemd version in the guest: below 257 (e.g. Debian 12's 252) only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
-	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory (default $RUNTIME_DIRECTORY or $TMPDIR)")
-	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials directory (default $CREDENTIALS_DIRECTORY)")
-	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary")
-	fs.UintVar(&cid, "guest-cid", 0, "guest vsock CID (default derived from --vm)")
-	fs.StringVar(&c.AckVia, "ack-via", "auto", "qemu ack transport: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
-	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary")
-	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON, without secrets")
-	fs.StringVar(&c.APIProxy, "api-proxy", "", "cloud-hypervisor: serve a filtered API for ch-remote on this socket (vm.info redacted; memory-reading and device-changing calls refused)")
-	fs.StringVar(&c.AgentBinary, "agent", "", "local mode: guest-agent binary (default next to host-launcher)")
-	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "local mode: the guest-agent's manifest (default --manifest)")
-	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "local mode: the guest-agent's --metrics-listen (default off)")
-	debug := fs.Bool("debug", false, "log debug messages")
-	if err := fs.Parse(args); err != nil {
-		return nil, false
+	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "`POLICY` when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off after the power button")
+	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's own READY=1 via vmm.notify_socket (systemd >= 254, needs vsock)")
+	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "the guest's systemd `VERSION`: below 257 only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory in `DIR` (default $RUNTIME_DIRECTORY or $TMPDIR)")
+	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary `PATH`")
+	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID` (default derived from --vm)")
+	fs.StringVar(&c.AckVia, "ack-via", "auto", "acknowledgement `TRANSPORT`: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
+	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary `PATH`")
+	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON `FILE`, without secrets")
+	fs.StringVar(&c.APIProxy, "api-proxy", "", "serve a filtered API for ch-remote on the socket `PATH` (vm.info redacted; memory-reading and device-changing calls refused)")
+	fs.StringVar(&c.AgentBinary, "agent", "", "guest-agent binary `PATH` (default next to host-launcher)")
+	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "the guest-agent's manifest `FILE` (default --manifest)")
+	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "the guest-agent's --metrics-listen `ADDR` (default off)")
+	fs.BoolVar(&v.debug, "debug", false, "log debug messages")
+}
+
+// runVars holds what runFlags parses that is not a launch.Config field as is.
+type runVars struct {
+	creds, sets listFlag
+	cid         uint
+	debug       bool
+}
+
+func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.Config, int, bool) {
+	c := &launch.Config{}
+	cmd, _ := program.Command(name)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var v runVars
+	runFlags(fs, c, &v)
+	if code, ok := program.Parse(cmd, fs, args, stdout, stderr); !ok {
+		return nil, code, false
 	}
 	c.Argv = fs.Args()
 	if len(c.Argv) > 0 && c.Hypervisor != launch.QEMU {
 		fmt.Fprintf(stderr, "host-launcher: arguments after -- are only for --hypervisor qemu (got %q)\n", c.Argv[0])
-		return nil, false
+		return nil, launch.ExitConfig, false
 	}
-	c.GuestCID = uint32(cid)
-	for _, s := range creds {
+	c.GuestCID = uint32(v.cid)
+	for _, s := range v.creds {
 		spec, err := launch.ParseCredentialSpec(s)
 		if err != nil {
 			fmt.Fprintln(stderr, "host-launcher:", err)
-			return nil, false
+			return nil, launch.ExitConfig, false
 		}
 		c.Credentials = append(c.Credentials, spec)
 	}
-	for _, s := range sets {
+	for _, s := range v.sets {
 		cr, err := launch.ParseSetting(s)
 		if err != nil {
 			fmt.Fprintln(stderr, "host-launcher:", err)
-			return nil, false
+			return nil, launch.ExitConfig, false
 		}
 		c.Settings = append(c.Settings, cr)
 	}
 	level := slog.LevelInfo
-	if *debug {
+	if v.debug {
 		level = slog.LevelDebug
 	}
 	c.Logger = logging.New(stderr, logging.UnderSystemd(), level)
 	c.Stdout, c.Stderr = os.Stdout, stderr
-	return c, true
+	return c, 0, true
 }
 
 func plan(c *launch.Config, stdout, stderr io.Writer) int {

@@ -98,7 +98,7 @@ func TestOptionErrors(t *testing.T) {
 		env  []string
 		err  string
 	}{
-		{"no command", nil, env, "usage: host-launcher run|plan|demo|version"},
+		{"no command", nil, env, "host-launcher: a command is required"},
 		{"unknown command", []string{"launch"}, env, `unknown command "launch"`},
 		{"missing vm", []string{"plan", "--hypervisor", "qemu", "--", "-M", "q35"}, env, "configuration error: --vm NAME is required"},
 		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, `--hypervisor must be qemu, cloud-hypervisor or local, not "xen"`},
