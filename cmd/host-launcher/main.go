@@ -72,8 +72,10 @@ func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, 
 	fs.SetOutput(stderr)
 	var creds, sets listFlag
 	var cid uint
+	var hypervisor string
 	fs.StringVar(&c.VM, "vm", "", "VM `name` (required)")
-	fs.StringVar(&c.Hypervisor, "hypervisor", "", "qemu, cloud-hypervisor or local (required)")
+	fs.StringVar(&hypervisor, "hypervisor", "", strings.Join(launch.HypervisorNames(), ", ")+" (required)")
+	hypervisors := launch.HypervisorFlags(fs) // each hypervisor's own flags
 	fs.Var(&creds, "credential", "NAME=ID: deliver $CREDENTIALS_DIRECTORY/ID (or the absolute path ID) as credential NAME; repeatable")
 	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file (with LoadCredential=NAME:PATH)")
 	fs.Var(&sets, "set", "NAME=VALUE: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
@@ -85,24 +87,17 @@ func parseConfig(name string, args []string, stderr io.Writer) (*launch.Config, 
 	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "systemd version in the guest: below 257 (e.g. Debian 12's 252) only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory (default $RUNTIME_DIRECTORY or $TMPDIR)")
 	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials directory (default $CREDENTIALS_DIRECTORY)")
-	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary")
 	fs.UintVar(&cid, "guest-cid", 0, "guest vsock CID (default derived from --vm)")
-	fs.StringVar(&c.AckVia, "ack-via", "auto", "qemu ack transport: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
-	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary")
-	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON, without secrets")
-	fs.StringVar(&c.APIProxy, "api-proxy", "", "cloud-hypervisor: serve a filtered API for ch-remote on this socket (vm.info redacted; memory-reading and device-changing calls refused)")
-	fs.StringVar(&c.AgentBinary, "agent", "", "local mode: guest-agent binary (default next to host-launcher)")
-	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "local mode: the guest-agent's manifest (default --manifest)")
-	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "local mode: the guest-agent's --metrics-listen (default off)")
 	debug := fs.Bool("debug", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return nil, false
 	}
-	c.Argv = fs.Args()
-	if len(c.Argv) > 0 && c.Hypervisor != launch.QEMU {
-		fmt.Fprintf(stderr, "host-launcher: arguments after -- are only for --hypervisor qemu (got %q)\n", c.Argv[0])
+	hv, err := hypervisors.Choose(hypervisor, fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "host-launcher:", err)
 		return nil, false
 	}
+	c.Hypervisor = hv
 	c.GuestCID = uint32(cid)
 	for _, s := range creds {
 		spec, err := launch.ParseCredentialSpec(s)

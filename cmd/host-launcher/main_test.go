@@ -101,7 +101,7 @@ func TestOptionErrors(t *testing.T) {
 		{"no command", nil, env, "usage: host-launcher run|plan|demo|version"},
 		{"unknown command", []string{"launch"}, env, `unknown command "launch"`},
 		{"missing vm", []string{"plan", "--hypervisor", "qemu", "--", "-M", "q35"}, env, "configuration error: --vm NAME is required"},
-		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, `--hypervisor must be qemu, cloud-hypervisor or local, not "xen"`},
+		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, `--hypervisor must be cloud-hypervisor, local or qemu, not "xen"`},
 		{"bad spec", args("--credential", "NOVALUE", "--"), env, `--credential "NOVALUE": want NAME=ID`},
 		{"bad name", args("--credential", "a/b=api", "--"), env, "--credential: invalid credential name: '/' at byte 1"},
 		{"bad set", args("--set", "a:b=1", "--"), env, "--set: invalid credential name: ':' at byte 1"},

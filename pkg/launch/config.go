@@ -17,13 +17,6 @@ import (
 	"github.com/credlink/credlink/pkg/verify"
 )
 
-// Hypervisor kinds.
-const (
-	QEMU            = "qemu"
-	CloudHypervisor = "cloud-hypervisor"
-	Local           = "local"
-)
-
 // Failure policies (--on-failure).
 const (
 	FailStop        = "stop"
@@ -43,10 +36,11 @@ type CredentialSpec struct {
 	ID   string // file in $CREDENTIALS_DIRECTORY, or an absolute path
 }
 
-// Config is everything host-launcher is told.
+// Config is everything host-launcher is told. The hypervisor's own options live in the
+// Hypervisor value (see HypervisorFlags); the hypervisor sees only a Spec built from this.
 type Config struct {
 	VM              string
-	Hypervisor      string
+	Hypervisor      Hypervisor // &QEMU{…}, &CloudHypervisor{…}, &Local{…}
 	Credentials     []CredentialSpec
 	AllCredentials  bool                    // deliver every file of the credentials directory, named after it
 	Settings        []credential.Credential // --set NAME=VALUE: not secret, visible in argv
@@ -56,21 +50,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	WaitGuestBoot   bool
 	RuntimeDir      string // private directory for sockets; created 0700, removed on exit
-
-	// qemu
-	QEMUBinary string
-	Argv       []string // hypervisor argv after --
-	GuestCID   uint32   // vsock CID for qemu (0: derive one)
-	AckVia     string   // auto, vsock or serial (qemu)
-	// cloud-hypervisor
-	CHBinary     string
-	VMConfigPath string
-	APIProxy     string // socket path for the filtering API proxy (cloud-hypervisor)
-	// local
-	AgentBinary   string
-	AgentManifest string // manifest the local agent verifies; default ManifestPath
-	AgentMetrics  string // --metrics-listen of the local agent
-	AgentArgs     []string
+	GuestCID        uint32 // guest vsock CID (0: DeriveCID(VM))
 
 	// GuestSystemd is the guest's systemd version; below 257 the OEM strings must fit in the
 	// first 4096 bytes of the Type 11 structure. Zero means 257 (NixOS and current distributions).
@@ -202,20 +182,26 @@ func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
 	return c.prepare(addr, "")
 }
 
-// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
-func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
-	switch c.Hypervisor {
-	case QEMU, CloudHypervisor, Local:
-	default:
-		return nil, configErr("--hypervisor must be qemu, cloud-hypervisor or local, not %q", c.Hypervisor)
+// validate checks the options that need nothing opened or read.
+func (c *Config) validate() error {
+	if c.Hypervisor == nil {
+		return configErr("--hypervisor must be %s", oneOf(HypervisorNames()))
 	}
 	if c.VM == "" {
-		return nil, configErr("--vm NAME is required")
+		return configErr("--vm NAME is required")
 	}
 	switch c.OnFailure {
 	case "", FailStop, FailReadyAnyway:
 	default:
-		return nil, configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
+		return configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
+	}
+	return nil
+}
+
+// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
+func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
 	user, err := c.loadCredentials()
 	if err != nil {
@@ -258,9 +244,6 @@ func (p *Prepared) describe(i int) string {
 	name, size, enc, _ := credential.OEMStringInfo(p.OEM[i])
 	return fmt.Sprintf("%s (%d bytes, %s)", name, size, enc)
 }
-
-// redactedOEM is the i-th OEM string with its value replaced, for plans.
-func (p *Prepared) redactedOEM(i int) string { return credential.RedactOEMString(p.OEM[i]) }
 
 func (c *Config) guestSystemd() int {
 	if c.GuestSystemd == 0 {

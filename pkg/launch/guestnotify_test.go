@@ -60,7 +60,7 @@ func TestServeGuestNotify(t *testing.T) {
 
 func TestWaitGuestBootNeedsVsock(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	c.WaitGuestBoot = true
 	_, err := c.Run(context.Background(), nil)
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "--wait-guest-boot needs a vsock channel to the guest") {
