@@ -8,7 +8,6 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
-	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -33,7 +32,7 @@ func (d *daemon) report(key []byte) ack.Report {
 	res, rec := d.result, d.received
 	d.mu.Unlock()
 	r := ack.Report{BootID: d.o.bootID(), Agent: d.o.Version, OK: res.OK}
-	if vm, ok := rec.control(manifest.VMCredential); ok {
+	if vm, ok := rec.control(credential.VMCredential); ok {
 		r.VM = strings.TrimSpace(string(vm.Value.Bytes()))
 	}
 	seen := map[string]bool{}
@@ -54,7 +53,7 @@ func (d *daemon) report(key []byte) ack.Report {
 		}
 	}
 	for _, c := range rec.Set.All() { // unlisted ones the manifest says to ignore
-		if !seen[c.Name] && !manifest.IsControl(c.Name) {
+		if !seen[c.Name] && !credential.IsControl(c.Name) {
 			add(c.Name, verify.Unexpected, c.Source, &c)
 		}
 	}
@@ -68,8 +67,8 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	d.mu.Lock()
 	rec := d.received
 	d.mu.Unlock()
-	addrCred, okA := rec.control(manifest.AckCredential)
-	keyCred, okK := rec.control(manifest.KeyCredential)
+	addrCred, okA := rec.control(credential.AckCredential)
+	keyCred, okK := rec.control(credential.KeyCredential)
 	if !okA || !okK {
 		d.log.Info("no credlink.ack/credlink.key credentials: not acknowledging to a host")
 		close(done)

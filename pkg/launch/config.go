@@ -136,7 +136,7 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		}
 	}
 	for _, s := range specs {
-		if seen[s.Name] || manifest.IsControl(s.Name) {
+		if seen[s.Name] || credential.IsControl(s.Name) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}
 		seen[s.Name] = true
@@ -165,7 +165,7 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		out = append(out, credential.Credential{Name: s.Name, Value: credential.NewValue(b)})
 	}
 	for _, s := range c.Settings {
-		if seen[s.Name] || manifest.IsControl(s.Name) {
+		if seen[s.Name] || credential.IsControl(s.Name) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}
 		seen[s.Name] = true
@@ -225,12 +225,12 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 		return nil, err
 	}
 	p.Control = []credential.Credential{
-		{Name: manifest.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
-		{Name: manifest.KeyCredential, Value: credential.NewValue(p.Key)},
-		{Name: manifest.VMCredential, Value: credential.NewValue([]byte(c.VM))},
+		{Name: credential.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
+		{Name: credential.KeyCredential, Value: credential.NewValue(p.Key)},
+		{Name: credential.VMCredential, Value: credential.NewValue([]byte(c.VM))},
 	}
 	if notifyAddr != "" {
-		p.Control = append(p.Control, credential.Credential{Name: manifest.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
+		p.Control = append(p.Control, credential.Credential{Name: credential.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
 	}
 	p.OEM, err = credential.Encode(p.All(), credential.BudgetFor(c.guestSystemd()))
 	if err != nil {

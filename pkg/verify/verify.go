@@ -113,7 +113,7 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 
 	var extra []Finding
 	for _, c := range in.Set.All() {
-		if _, listed := m.Credentials[c.Name]; listed || manifest.IsControl(c.Name) || m.Unexpected == manifest.Ignore {
+		if _, listed := m.Credentials[c.Name]; listed || credential.IsControl(c.Name) || m.Unexpected == manifest.Ignore {
 			continue
 		}
 		extra = append(extra, Finding{Name: c.Name, Status: Unexpected, Bytes: c.Value.Len(), Source: c.Source,
