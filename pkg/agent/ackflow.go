@@ -8,7 +8,6 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
-	"github.com/credlink/credlink/pkg/verify"
 )
 
 // bootID identifies this boot of the guest, so the host can tell a reboot from a restart.
@@ -36,8 +35,8 @@ func (d *daemon) report(key []byte) ack.Report {
 		r.VM = strings.TrimSpace(string(vm.Value.Bytes()))
 	}
 	seen := map[string]bool{}
-	add := func(name string, status verify.Status, src string, c *credential.Credential) {
-		cr := ack.CredentialReport{Name: name, Status: string(status), Source: src}
+	add := func(name string, status credential.Status, src string, c *credential.Credential) {
+		cr := ack.CredentialReport{Name: name, Status: status, Source: src}
 		if c != nil {
 			cr.Bytes = c.Value.Len()
 			cr.MAC = ack.CredentialMAC(key, name, c.Value.Bytes())
@@ -54,7 +53,7 @@ func (d *daemon) report(key []byte) ack.Report {
 	}
 	for _, c := range rec.Set.All() { // unlisted ones the manifest says to ignore
 		if !seen[c.Name] && !credential.IsControl(c.Name) {
-			add(c.Name, verify.Unexpected, c.Source, &c)
+			add(c.Name, credential.StatusUnexpected, c.Source, &c)
 		}
 	}
 	return r

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -107,7 +108,7 @@ func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, f := range r.Findings {
-		for _, s := range verify.Statuses {
+		for _, s := range credential.Statuses {
 			v := 0.0
 			if f.Status == s {
 				v = 1

@@ -26,9 +26,9 @@ func sample() verify.Result {
 	return verify.Result{
 		OK: false, Expected: 2, Verified: 1, Time: time.Unix(1700000000, 500000000),
 		Findings: []verify.Finding{
-			{Name: "API_KEY", Status: verify.OK, Bytes: len(secret), Source: "smbios", Required: true, Secret: true, Value: v},
-			{Name: "DB_PASSWORD", Status: verify.Missing, Required: true, Secret: true, Fails: true},
-			{Name: "EXTRA", Status: verify.Unexpected, Bytes: len(secret), Source: "credentials", Secret: true, Value: v},
+			{Name: "API_KEY", Status: credential.StatusOK, Bytes: len(secret), Source: "smbios", Required: true, Secret: true, Value: v},
+			{Name: "DB_PASSWORD", Status: credential.StatusMissing, Required: true, Secret: true, Fails: true},
+			{Name: "EXTRA", Status: credential.StatusUnexpected, Bytes: len(secret), Source: "credentials", Secret: true, Value: v},
 		},
 	}
 }
