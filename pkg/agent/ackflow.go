@@ -92,7 +92,7 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 		defer cancel()
 		v, err := client.Acknowledge(actx, rep, ack.Backoff{}, func(a ack.Attempt) {
 			d.st.ObserveAck(a.Result, a.RTT, time.Now())
-			if a.Result == "error" {
+			if a.Result == ack.ResultError {
 				d.log.Debug("acknowledgement attempt failed", "attempt", a.N, "err", a.Err)
 			}
 		})
