@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // commonFlags registers the flags check and run share.
 func commonFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.ManifestPath, "manifest", manifest.DefaultPath, "manifest `file`")
-	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential source: auto, smbios, credentials or fwcfg")
+	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential source: "+strings.Join(agent.SourceChoices, ", "))
 	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root for SMBIOS and fw_cfg")
 	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `directory` (default $CREDENTIALS_DIRECTORY)")
 }

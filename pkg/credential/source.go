@@ -15,7 +15,7 @@ import (
 
 // A Source reads the credentials a guest received from one place.
 type Source interface {
-	// Name identifies the source in reports: "smbios", "fwcfg", "credentials".
+	// Name identifies the source in reports: one of the Source* names (sourcename.go).
 	Name() string
 	// Read imports the source's credentials. It returns an error wrapping ErrUnavailable when
 	// the source does not exist on this machine, and other errors when it exists but cannot be
@@ -26,12 +26,6 @@ type Source interface {
 // ErrUnavailable means a source does not exist here (no SMBIOS tables, no fw_cfg device, no
 // credentials directory), as opposed to existing and failing.
 var ErrUnavailable = errors.New("source unavailable")
-
-// Source names.
-const (
-	SourceFwCfg       = "fwcfg"
-	SourceCredentials = "credentials"
-)
 
 // SMBIOSSource reads SMBIOS Type 11 credentials from a sysfs tree.
 type SMBIOSSource struct {

@@ -214,7 +214,7 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 		}
 		set := &credential.Set{}
 		for _, u := range user {
-			_ = set.Add(credential.Credential{Name: u.Name, Value: u.Value, Source: "host"})
+			_ = set.Add(credential.Credential{Name: u.Name, Value: u.Value, Source: credential.SourceHost})
 		}
 		if res := verify.Verify(m, verify.Input{Set: set}, time.Now()); !res.OK {
 			return nil, configErr("host-side credentials do not match the manifest: %s", strings.Join(res.Failures(), "; "))

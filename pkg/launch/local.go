@@ -59,7 +59,7 @@ func (h *Local) open(s Spec) (machine, error) {
 		return nil, configErr("local mode needs --manifest (or --agent-manifest) for the guest-agent")
 	}
 	l := &localVM{sysfs: runtimePath(s, "sys")}
-	args := []string{"run", "--source", "smbios", "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
+	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
 	args = append(args, "--metrics-listen", h.Metrics)
 	args = append(args, h.Args...)
 	l.process = newProcess(exec.Command(bin, args...))
