@@ -23,7 +23,7 @@ func TestServeGuestNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan guestMessage, 4)
+	out := make(chan sdnotify.Message, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go serveGuestNotify(ctx, l, out, slog.New(slog.DiscardHandler))

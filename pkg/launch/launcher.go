@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
 // Exit codes.
@@ -219,7 +220,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	go func() { defer close(served); _ = t.serve(sctx, srv) }()
 	defer func() { stopServing(); <-served }()
 
-	guestMsgs := make(chan guestMessage, 16)
+	guestMsgs := make(chan sdnotify.Message, 16)
 	if t.notify != nil {
 		go serveGuestNotify(sctx, t.notify, guestMsgs, log)
 	}
