@@ -105,7 +105,7 @@ func TestOptionErrors(t *testing.T) {
 		{"bad spec", args("--credential", "NOVALUE", "--"), env, `--credential "NOVALUE": want NAME=ID`},
 		{"bad name", args("--credential", "a/b=api", "--"), env, "--credential: invalid credential name: '/' at byte 1"},
 		{"bad set", args("--set", "a:b=1", "--"), env, "--set: invalid credential name: ':' at byte 1"},
-		{"missing file", args(append([]string{"--credential", "DB=nope"}, qemu...)...), env, `credential "DB": open ` + f.creds + "/nope: no such file or directory"},
+		{"missing file", args(append([]string{"--credential", "DB=nope"}, qemu...)...), env, `credential "DB": ` + f.creds + "/nope: stat: no such file or directory"},
 		{"relative without dir", args(qemu...), nil, `credential "API_KEY": "api" is not an absolute path and $CREDENTIALS_DIRECTORY is not set`},
 		{"slash in id", args(append([]string{"--credential", "DB=../db"}, qemu...)...), env, `credential "DB": ID "../db" must be a plain file name in $CREDENTIALS_DIRECTORY`},
 		{"duplicate", args(append([]string{"--credential", "API_KEY=db"}, qemu...)...), env, `credential "API_KEY" given twice or reserved by credlink`},

@@ -3,7 +3,6 @@ package credential
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -116,7 +115,7 @@ func readDir(dir, source, leaf string) (*Set, error) {
 		if leaf != "" {
 			rel = name + "/" + leaf
 		}
-		value, err := readValue(root, rel)
+		value, err := ReadFile(root, rel)
 		if err != nil {
 			_ = set.skip(name, source, err)
 			continue
@@ -124,32 +123,6 @@ func readDir(dir, source, leaf string) (*Set, error) {
 		_ = set.Add(Credential{Name: name, Value: NewValue(value), Source: source})
 	}
 	return set, nil
-}
-
-// readValue reads one credential file below root, refusing symlinks and anything that is not a
-// regular file, and reading at most MaxSize+1 bytes whatever the file claims its size is (sysfs
-// files report 4096 or 0).
-func readValue(root *os.Root, rel string) ([]byte, error) {
-	fi, err := root.Lstat(rel)
-	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (%s)", ErrNotRegular, fi.Mode().Type())
-	}
-	f, err := root.Open(rel)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if len(b) > MaxSize {
-		return nil, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, MaxSize)
-	}
-	return b, nil
 }
 
 // Read reads every source and merges them in the order given (earlier wins), skipping sources

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -104,12 +105,30 @@ func (p *Prepared) All() []credential.Credential {
 	return append(append([]credential.Credential{}, p.Control...), p.User...)
 }
 
-// loadCredentials reads every --credential, bounded by the 1 MiB limit.
+// loadCredentials reads every --credential and --all-credentials file with the reader the
+// guest uses (credential.ReadFile: regular files only, at most 1 MiB, never blocking on a
+// FIFO), $CREDENTIALS_DIRECTORY through an os.Root so that no ID leaves it.
 func (c *Config) loadCredentials() ([]credential.Credential, error) {
 	dir := c.CredentialsDir
 	if dir == "" {
 		dir = os.Getenv("CREDENTIALS_DIRECTORY")
 	}
+	var root *os.Root // dir, opened on first use
+	openDir := func() (*os.Root, error) {
+		if root == nil {
+			r, err := os.OpenRoot(dir)
+			if err != nil {
+				return nil, configErr("$CREDENTIALS_DIRECTORY: %v", err)
+			}
+			root = r
+		}
+		return root, nil
+	}
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
 	var out []credential.Credential
 	seen := map[string]bool{}
 	specs := c.Credentials
@@ -117,7 +136,11 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		if dir == "" {
 			return nil, configErr("--all-credentials needs $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)")
 		}
-		ents, err := os.ReadDir(dir) // sorted, so the OEM string order is stable
+		r, err := openDir()
+		if err != nil {
+			return nil, err
+		}
+		ents, err := fs.ReadDir(r.FS(), ".") // sorted, so the OEM string order is stable
 		if err != nil {
 			return nil, configErr("--all-credentials: %v", err)
 		}
@@ -140,8 +163,12 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}
 		seen[s.Name] = true
+		var b []byte
+		var err error
 		path := s.ID
-		if !filepath.IsAbs(path) {
+		if filepath.IsAbs(path) {
+			b, err = readAbsolute(path)
+		} else {
 			if dir == "" {
 				return nil, configErr("credential %q: %q is not an absolute path and $CREDENTIALS_DIRECTORY is not set (use LoadCredential=%s:…)", s.Name, s.ID, s.ID)
 			}
@@ -149,18 +176,14 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 				return nil, configErr("credential %q: ID %q must be a plain file name in $CREDENTIALS_DIRECTORY", s.Name, s.ID)
 			}
 			path = filepath.Join(dir, s.ID)
+			var r *os.Root
+			if r, err = openDir(); err != nil {
+				return nil, err
+			}
+			b, err = credential.ReadFile(r, s.ID)
 		}
-		f, err := os.Open(path)
 		if err != nil {
-			return nil, configErr("credential %q: %v", s.Name, err)
-		}
-		b, err := io.ReadAll(io.LimitReader(f, credential.MaxSize+1))
-		f.Close()
-		if err != nil {
-			return nil, configErr("credential %q: read %s: %v", s.Name, path, err)
-		}
-		if len(b) > credential.MaxSize {
-			return nil, configErr("credential %q: %s is larger than 1 MiB", s.Name, path)
+			return nil, configErr("credential %q: %s: %v", s.Name, path, err)
 		}
 		out = append(out, credential.Credential{Name: s.Name, Value: credential.NewValue(b)})
 	}
@@ -172,6 +195,26 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// readAbsolute reads an operator-given absolute path with credential.ReadFile. The operator
+// may name a symlink (secret managers link /run/secrets/NAME into a generation directory), so
+// the path is resolved first; what it resolves to must be a regular file.
+func readAbsolute(path string) ([]byte, error) {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("stat: %w", err)
+	}
+	r, err := os.OpenRoot(filepath.Dir(target))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return credential.ReadFile(r, filepath.Base(target))
 }
 
 // Prepare loads and checks everything that can be checked before a launch: the credentials
