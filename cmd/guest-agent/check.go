@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/credlink/credlink/pkg/agent"
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -19,10 +20,10 @@ type checkJSON struct {
 }
 
 type checkCredential struct {
-	Name   string `json:"name"`
-	Bytes  int    `json:"bytes"`
-	Status string `json:"status"`
-	Source string `json:"source"`
+	Name   string            `json:"name"`
+	Bytes  int               `json:"bytes"`
+	Status credential.Status `json:"status"`
+	Source string            `json:"source"`
 }
 
 // checkFlags registers check's flags; the help and the parser both use it.
@@ -50,7 +51,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if asJSON {
 		out := checkJSON{OK: res.OK, Credentials: []checkCredential{}}
 		for _, f := range res.Findings {
-			out.Credentials = append(out.Credentials, checkCredential{Name: f.Name, Bytes: f.Bytes, Status: string(f.Status), Source: f.Source})
+			out.Credentials = append(out.Credentials, checkCredential{Name: f.Name, Bytes: f.Bytes, Status: f.Status, Source: f.Source})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -69,7 +70,7 @@ func printTable(w io.Writer, res verify.Result) {
 	fmt.Fprintln(tw, "NAME\tBYTES\tSTATUS\tSOURCE\tDETAIL\tVALUE")
 	for _, f := range res.Findings {
 		value := "(secret)"
-		if !f.Secret && f.Status != verify.Unexpected {
+		if !f.Secret && f.Status != credential.StatusUnexpected {
 			value = fmt.Sprintf("%q", f.Value.Bytes())
 		}
 		if f.Source == "" {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // commonFlags registers the flags check and run share.
 func commonFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.ManifestPath, "manifest", manifest.DefaultPath, "manifest `FILE`")
-	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential `SOURCE`: auto (credentials directory, cross-checked with the firmware), smbios, credentials or fwcfg")
+	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential `SOURCE`: "+strings.Join(agent.SourceChoices, ", ")+" (auto: the credentials directory, cross-checked with the firmware)")
 	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root `DIR` for SMBIOS and fw_cfg")
 	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
 }

@@ -105,9 +105,8 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		logw = stderr
 	}
 	c := &launch.Config{
-		VM: "demo", Hypervisor: launch.Local, CredentialsDir: credDir, ManifestPath: manifestPath,
+		VM: "demo", Hypervisor: &launch.Local{Agent: agent, Metrics: metricsAddr}, CredentialsDir: credDir, ManifestPath: manifestPath,
 		AckTimeout: 20 * time.Second, ShutdownTimeout: 5 * time.Second, RuntimeDir: work,
-		AgentBinary: agent, AgentMetrics: metricsAddr,
 		Logger: logging.New(logw, false, slog.LevelInfo), Stdout: logw, Stderr: logw,
 	}
 	for _, n := range names {

@@ -17,10 +17,10 @@ guest-agent inside has proven byte-exact delivery.`,
 	Commands: []cmdhelp.Command{
 		{Name: "run", README: true, Args: "--vm NAME --hypervisor qemu|cloud-hypervisor|local [options] [-- HYPERVISOR ARGV…]",
 			Summary: "launch the VM and wait for the guest's acknowledgement (a Type=notify service's ExecStart=)",
-			Flags:   func(fs *flag.FlagSet) { runFlags(fs, &launch.Config{}, &runVars{}) }, Groups: runGroups},
+			Flags:   func(fs *flag.FlagSet) { runFlags(fs, &launch.Config{}, &runVars{}) }, Groups: runGroups()},
 		{Name: "plan", Args: "[the same options as run] [-- HYPERVISOR ARGV…]",
 			Summary: "validate everything run would do and print the launch, credential values redacted",
-			Flags:   func(fs *flag.FlagSet) { runFlags(fs, &launch.Config{}, &runVars{}) }, Groups: runGroups},
+			Flags:   func(fs *flag.FlagSet) { runFlags(fs, &launch.Config{}, &runVars{}) }, Groups: runGroups()},
 		{Name: "demo", Args: "[--agent PATH] [-v]",
 			Summary: "the whole flow on this machine with the real guest-agent: no VM, no root",
 			Flags:   func(fs *flag.FlagSet) { var s string; var b bool; demoFlags(fs, &s, &b) },
@@ -40,13 +40,17 @@ guest-agent inside has proven byte-exact delivery.`,
 Documentation: README.md (host-launcher), systemd/credlink-vm@.service.`,
 }
 
-// runGroups orders run's and plan's flags by purpose and by the hypervisor they apply to.
-var runGroups = []cmdhelp.Group{
-	{Title: "VM", Flags: []string{"vm", "hypervisor"}},
-	{Title: "Credentials", Flags: []string{"credential", "all-credentials", "set", "manifest", "credentials-dir"}},
-	{Title: "Delivery and lifecycle", Flags: []string{"ack-timeout", "on-failure", "shutdown-timeout", "wait-guest-boot", "guest-systemd", "runtime-dir", "debug"}},
-	{Title: "qemu", Flags: []string{"qemu", "ack-via"}},
-	{Title: "qemu and cloud-hypervisor", Flags: []string{"guest-cid"}},
-	{Title: "cloud-hypervisor", Flags: []string{"cloud-hypervisor", "vm-config", "api-proxy"}},
-	{Title: "local (demo, tests, benchmarks)", Flags: []string{"agent", "agent-manifest", "agent-metrics"}},
+// runGroups orders run's and plan's flags by purpose, each hypervisor's own flags under its
+// name (launch.HypervisorChoice.Flags), so a new hypervisor's flags appear without an edit here.
+func runGroups() []cmdhelp.Group {
+	groups := []cmdhelp.Group{
+		{Title: "VM", Flags: []string{"vm", "hypervisor"}},
+		{Title: "Credentials", Flags: []string{"credential", "all-credentials", "set", "manifest", "credentials-dir"}},
+		{Title: "Delivery and lifecycle", Flags: []string{"ack-timeout", "on-failure", "shutdown-timeout", "wait-guest-boot", "guest-systemd", "guest-cid", "runtime-dir", "debug"}},
+	}
+	choice := launch.HypervisorFlags(flag.NewFlagSet("help", flag.ContinueOnError))
+	for _, name := range launch.HypervisorNames() {
+		groups = append(groups, cmdhelp.Group{Title: "--hypervisor " + name, Flags: choice.Flags(name)})
+	}
+	return groups
 }

@@ -74,10 +74,12 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// runFlags registers the flags of run and plan; the help and the parser both use it.
+// runFlags registers the flags of run and plan (every hypervisor's own flags included); the
+// help and the parser both use it.
 func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.StringVar(&c.VM, "vm", "", "VM `NAME`, used for logs, the derived vsock CID and the guest's credlink.vm (required)")
-	fs.StringVar(&c.Hypervisor, "hypervisor", "", "hypervisor `KIND`: qemu, cloud-hypervisor or local (required)")
+	fs.StringVar(&v.hypervisor, "hypervisor", "", "hypervisor `KIND`: "+strings.Join(launch.HypervisorNames(), ", ")+" (required)")
+	v.hypervisors = launch.HypervisorFlags(fs) // each hypervisor's own flags
 	fs.Var(&v.creds, "credential", "`NAME=ID`: deliver $CREDENTIALS_DIRECTORY/ID (from LoadCredential=ID:PATH), or the absolute path ID, as credential NAME; repeatable")
 	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file")
 	fs.Var(&v.sets, "set", "`NAME=VALUE`: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
@@ -89,20 +91,14 @@ func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's own READY=1 via vmm.notify_socket (systemd >= 254, needs vsock)")
 	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "the guest's systemd `VERSION`: below 257 only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory in `DIR` (default $RUNTIME_DIRECTORY or $TMPDIR)")
-	fs.StringVar(&c.QEMUBinary, "qemu", "qemu-system-x86_64", "qemu binary `PATH`")
 	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID` (default derived from --vm)")
-	fs.StringVar(&c.AckVia, "ack-via", "auto", "acknowledgement `TRANSPORT`: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
-	fs.StringVar(&c.CHBinary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary `PATH`")
-	fs.StringVar(&c.VMConfigPath, "vm-config", "", "cloud-hypervisor VmConfig JSON `FILE`, without secrets")
-	fs.StringVar(&c.APIProxy, "api-proxy", "", "serve a filtered API for ch-remote on the socket `PATH` (vm.info redacted; memory-reading and device-changing calls refused)")
-	fs.StringVar(&c.AgentBinary, "agent", "", "guest-agent binary `PATH` (default next to host-launcher)")
-	fs.StringVar(&c.AgentManifest, "agent-manifest", "", "the guest-agent's manifest `FILE` (default --manifest)")
-	fs.StringVar(&c.AgentMetrics, "agent-metrics", "", "the guest-agent's --metrics-listen `ADDR` (default off)")
 	fs.BoolVar(&v.debug, "debug", false, "log debug messages")
 }
 
 // runVars holds what runFlags parses that is not a launch.Config field as is.
 type runVars struct {
+	hypervisor  string
+	hypervisors *launch.HypervisorChoice
 	creds, sets listFlag
 	cid         uint
 	debug       bool
@@ -117,11 +113,12 @@ func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.
 	if code, ok := program.Parse(cmd, fs, args, stdout, stderr); !ok {
 		return nil, code, false
 	}
-	c.Argv = fs.Args()
-	if len(c.Argv) > 0 && c.Hypervisor != launch.QEMU {
-		fmt.Fprintf(stderr, "host-launcher: arguments after -- are only for --hypervisor qemu (got %q)\n", c.Argv[0])
+	hv, err := v.hypervisors.Choose(v.hypervisor, fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "host-launcher:", err)
 		return nil, launch.ExitConfig, false
 	}
+	c.Hypervisor = hv
 	c.GuestCID = uint32(v.cid)
 	for _, s := range v.creds {
 		spec, err := launch.ParseCredentialSpec(s)

@@ -145,10 +145,23 @@ func (b Backoff) Delay(n int) time.Duration {
 	return time.Duration(float64(d) * (1 + j*(2*mrand.Float64()-1)))
 }
 
+// AttemptResult is how one acknowledgement attempt ended. guest-agent exports it as the result
+// label of credlink_ack_attempts_total.
+type AttemptResult string
+
+const (
+	ResultAccepted AttemptResult = "accepted" // the host accepted the report
+	ResultRejected AttemptResult = "rejected" // the host refused it authentically: retrying cannot help
+	ResultError    AttemptResult = "error"    // transport, timeout or an unauthenticated answer
+)
+
+// AttemptResults lists every result, for metrics that export one series per result.
+var AttemptResults = []AttemptResult{ResultAccepted, ResultRejected, ResultError}
+
 // Attempt describes one exchange, for metrics and logs.
 type Attempt struct {
 	N      int
-	Result string // "accepted", "rejected" or "error"
+	Result AttemptResult
 	RTT    time.Duration
 	Err    error
 }
@@ -163,16 +176,16 @@ func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe f
 		a := Attempt{N: n, RTT: time.Since(start), Err: err}
 		switch {
 		case err == nil:
-			a.Result = "accepted"
+			a.Result = ResultAccepted
 		case errors.Is(err, ErrRejected):
-			a.Result = "rejected"
+			a.Result = ResultRejected
 		default:
-			a.Result = "error"
+			a.Result = ResultError
 		}
 		if observe != nil {
 			observe(a)
 		}
-		if a.Result != "error" {
+		if a.Result != ResultError {
 			return v, err
 		}
 		select {

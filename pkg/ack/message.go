@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // KeySize is the size of credlink.key, the per-launch MAC key.
@@ -46,11 +48,11 @@ type Challenge struct {
 // CredentialReport is the agent's finding for one credential. MAC proves the exact bytes without
 // revealing them: HMAC-SHA256(key, label, name, value), see CredentialMAC.
 type CredentialReport struct {
-	Name   string `json:"name"`
-	Bytes  int    `json:"bytes"`
-	Status string `json:"status"`
-	Source string `json:"source,omitempty"`
-	MAC    []byte `json:"mac,omitempty"` // absent when the credential is missing
+	Name   string            `json:"name"`
+	Bytes  int               `json:"bytes"`
+	Status credential.Status `json:"status"` // from the guest: only credential.Statuses may be echoed
+	Source string            `json:"source,omitempty"`
+	MAC    []byte            `json:"mac,omitempty"` // absent when the credential is missing
 }
 
 // Report is what the agent sends. The host's nonce binds it to one exchange.

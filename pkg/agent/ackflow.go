@@ -8,8 +8,6 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
-	"github.com/credlink/credlink/pkg/manifest"
-	"github.com/credlink/credlink/pkg/verify"
 )
 
 // bootID identifies this boot of the guest, so the host can tell a reboot from a restart.
@@ -33,12 +31,12 @@ func (d *daemon) report(key []byte) ack.Report {
 	res, rec := d.result, d.received
 	d.mu.Unlock()
 	r := ack.Report{BootID: d.o.bootID(), Agent: d.o.Version, OK: res.OK}
-	if vm, ok := rec.control(manifest.VMCredential); ok {
+	if vm, ok := rec.control(credential.VMCredential); ok {
 		r.VM = strings.TrimSpace(string(vm.Value.Bytes()))
 	}
 	seen := map[string]bool{}
-	add := func(name string, status verify.Status, src string, c *credential.Credential) {
-		cr := ack.CredentialReport{Name: name, Status: string(status), Source: src}
+	add := func(name string, status credential.Status, src string, c *credential.Credential) {
+		cr := ack.CredentialReport{Name: name, Status: status, Source: src}
 		if c != nil {
 			cr.Bytes = c.Value.Len()
 			cr.MAC = ack.CredentialMAC(key, name, c.Value.Bytes())
@@ -54,8 +52,8 @@ func (d *daemon) report(key []byte) ack.Report {
 		}
 	}
 	for _, c := range rec.Set.All() { // unlisted ones the manifest says to ignore
-		if !seen[c.Name] && !manifest.IsControl(c.Name) {
-			add(c.Name, verify.Unexpected, c.Source, &c)
+		if !seen[c.Name] && !credential.IsControl(c.Name) {
+			add(c.Name, credential.StatusUnexpected, c.Source, &c)
 		}
 	}
 	return r
@@ -68,8 +66,8 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	d.mu.Lock()
 	rec := d.received
 	d.mu.Unlock()
-	addrCred, okA := rec.control(manifest.AckCredential)
-	keyCred, okK := rec.control(manifest.KeyCredential)
+	addrCred, okA := rec.control(credential.AckCredential)
+	keyCred, okK := rec.control(credential.KeyCredential)
 	if !okA || !okK {
 		d.log.Info("no credlink.ack/credlink.key credentials: not acknowledging to a host")
 		close(done)
@@ -94,7 +92,7 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 		defer cancel()
 		v, err := client.Acknowledge(actx, rep, ack.Backoff{}, func(a ack.Attempt) {
 			d.st.ObserveAck(a.Result, a.RTT, time.Now())
-			if a.Result == "error" {
+			if a.Result == ack.ResultError {
 				d.log.Debug("acknowledgement attempt failed", "attempt", a.N, "err", a.Err)
 			}
 		})

@@ -168,13 +168,13 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	d.st.SetResult(res)
 	for _, f := range res.Findings {
 		attrs := []any{"name", f.Name, "status", string(f.Status), "bytes", f.Bytes, "source", f.Source, "detail", f.Detail}
-		if !f.Secret && f.Value.Len() > 0 && f.Status != verify.Unexpected {
+		if !f.Secret && f.Value.Len() > 0 && f.Status != credential.StatusUnexpected {
 			attrs = append(attrs, "value", string(f.Value.Bytes()))
 		}
 		switch {
 		case f.Fails:
 			d.log.Error("credential failed verification", attrs...)
-		case f.Status == verify.Unexpected:
+		case f.Status == credential.StatusUnexpected:
 			d.log.Warn("credential not in the manifest", attrs...)
 		default:
 			d.log.Info("credential", attrs...)

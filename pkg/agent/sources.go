@@ -9,13 +9,12 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 )
 
-// Source selection values of --source.
-const (
-	SourceAuto        = "auto"
-	SourceSMBIOS      = "smbios"
-	SourceCredentials = "credentials"
-	SourceFwCfg       = "fwcfg"
-)
+// SourceAuto is --source auto: the credentials directory, compared with the firmware when
+// readable. The other values of --source are the credential.Source* names.
+const SourceAuto = "auto"
+
+// SourceChoices lists the values of --source.
+var SourceChoices = []string{SourceAuto, credential.SourceSMBIOS, credential.SourceCredentials, credential.SourceFwCfg}
 
 // ErrUsage marks configuration errors (exit code 2).
 var ErrUsage = errors.New("usage")
@@ -45,11 +44,11 @@ func (o *Options) Read() (Received, error) {
 	smbiosSrc := credential.SMBIOSSource{Sysfs: sys}
 	fwcfg := credential.FwCfgSource{Sysfs: sys}
 	switch o.Source {
-	case SourceSMBIOS:
+	case credential.SourceSMBIOS:
 		return readOnly(smbiosSrc)
-	case SourceFwCfg:
+	case credential.SourceFwCfg:
 		return readOnly(fwcfg)
-	case SourceCredentials:
+	case credential.SourceCredentials:
 		dir := o.credentialsDir()
 		if dir == "" {
 			dir = "/run/credentials/@system"
@@ -62,9 +61,9 @@ func (o *Options) Read() (Received, error) {
 		if dir := o.credentialsDir(); dir != "" {
 			set, err := credential.DirSource{Dir: dir}.Read()
 			if err == nil {
-				r := Received{Set: set, Used: []string{SourceCredentials}}
+				r := Received{Set: set, Used: []string{credential.SourceCredentials}}
 				if fwErr == nil {
-					r.Compare = map[string]*credential.Set{SourceCredentials: set, strings.Join(fwUsed, "+"): firmware}
+					r.Compare = map[string]*credential.Set{credential.SourceCredentials: set, strings.Join(fwUsed, "+"): firmware}
 					r.Used = append(r.Used, fwUsed...)
 				}
 				return r, nil
@@ -78,7 +77,7 @@ func (o *Options) Read() (Received, error) {
 		}
 		return Received{Set: firmware, Used: fwUsed}, nil
 	default:
-		return Received{}, fmt.Errorf("%w: --source must be auto, smbios, credentials or fwcfg, not %q", ErrUsage, o.Source)
+		return Received{}, fmt.Errorf("%w: --source must be %s, not %q", ErrUsage, oneOf(SourceChoices), o.Source)
 	}
 }
 
@@ -102,4 +101,12 @@ func (r Received) control(name string) (credential.Credential, bool) {
 		}
 	}
 	return credential.Credential{}, false
+}
+
+// oneOf is "a, b or c".
+func oneOf(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -12,9 +12,6 @@ const (
 	PrefixBinary = "io.systemd.credential.binary:"
 )
 
-// SourceSMBIOS is the Source of credentials parsed from SMBIOS Type 11 strings.
-const SourceSMBIOS = "smbios"
-
 // ParseOEMStrings imports credentials from SMBIOS Type 11 OEM strings, in table order, exactly
 // as systemd 252+ does:
 //

@@ -3,7 +3,6 @@ package credential
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +14,7 @@ import (
 
 // A Source reads the credentials a guest received from one place.
 type Source interface {
-	// Name identifies the source in reports: "smbios", "fwcfg", "credentials".
+	// Name identifies the source in reports: one of the Source* names (sourcename.go).
 	Name() string
 	// Read imports the source's credentials. It returns an error wrapping ErrUnavailable when
 	// the source does not exist on this machine, and other errors when it exists but cannot be
@@ -26,12 +25,6 @@ type Source interface {
 // ErrUnavailable means a source does not exist here (no SMBIOS tables, no fw_cfg device, no
 // credentials directory), as opposed to existing and failing.
 var ErrUnavailable = errors.New("source unavailable")
-
-// Source names.
-const (
-	SourceFwCfg       = "fwcfg"
-	SourceCredentials = "credentials"
-)
 
 // SMBIOSSource reads SMBIOS Type 11 credentials from a sysfs tree.
 type SMBIOSSource struct {
@@ -122,7 +115,7 @@ func readDir(dir, source, leaf string) (*Set, error) {
 		if leaf != "" {
 			rel = name + "/" + leaf
 		}
-		value, err := readValue(root, rel)
+		value, err := ReadFile(root, rel)
 		if err != nil {
 			_ = set.skip(name, source, err)
 			continue
@@ -130,32 +123,6 @@ func readDir(dir, source, leaf string) (*Set, error) {
 		_ = set.Add(Credential{Name: name, Value: NewValue(value), Source: source})
 	}
 	return set, nil
-}
-
-// readValue reads one credential file below root, refusing symlinks and anything that is not a
-// regular file, and reading at most MaxSize+1 bytes whatever the file claims its size is (sysfs
-// files report 4096 or 0).
-func readValue(root *os.Root, rel string) ([]byte, error) {
-	fi, err := root.Lstat(rel)
-	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (%s)", ErrNotRegular, fi.Mode().Type())
-	}
-	f, err := root.Open(rel)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if len(b) > MaxSize {
-		return nil, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, MaxSize)
-	}
-	return b, nil
 }
 
 // Read reads every source and merges them in the order given (earlier wins), skipping sources

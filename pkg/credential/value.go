@@ -74,5 +74,5 @@ func (v Value) LogValue() slog.Value { return slog.StringValue(v.redacted()) }
 type Credential struct {
 	Name   string
 	Value  Value
-	Source string // "smbios", "fwcfg", "credentials", … ; empty on the host side
+	Source string // one of the Source* names (sourcename.go); empty for what the host delivers
 }

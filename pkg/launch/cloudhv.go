@@ -4,31 +4,111 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
 )
 
-// chVM drives cloud-hypervisor through its REST API (vmm/src/api/openapi/cloud-hypervisor.yaml):
-// the process starts with nothing but --api-socket, and the VmConfig with the OEM strings goes
-// over the socket, which lives in the launcher's 0700 runtime directory because vm.info returns
-// the whole config, OEM strings included, to anyone who can connect.
+// CloudHypervisor is --hypervisor cloud-hypervisor. It drives cloud-hypervisor through its REST
+// API (vmm/src/api/openapi/cloud-hypervisor.yaml): the process starts with nothing but
+// --api-socket, and the operator's VmConfig, with the OEM strings and a vsock device merged
+// in, goes over that socket (vm.create, then vm.boot), so no string is ever on a command line.
+// The socket lives in the launcher's 0700 runtime directory because vm.info returns the whole
+// config, OEM strings included, to anyone who can connect. The acknowledgement uses hybrid
+// vsock on the VmConfig's vsock device, or one added with --guest-cid.
+type CloudHypervisor struct {
+	Binary   string // --cloud-hypervisor; default cloud-hypervisor
+	VMConfig string // --vm-config: a VmConfig JSON file without secrets (required)
+	APIProxy string // --api-proxy: socket path for a filtered API for ch-remote (cloudhv_proxy.go)
+}
+
+func init() { register(func() Hypervisor { return &CloudHypervisor{} }) }
+
+// Name implements Hypervisor.
+func (*CloudHypervisor) Name() string { return "cloud-hypervisor" }
+
+func (h *CloudHypervisor) flags(fs *flag.FlagSet) {
+	fs.StringVar(&h.Binary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary `PATH`")
+	fs.StringVar(&h.VMConfig, "vm-config", "", "cloud-hypervisor VmConfig JSON `FILE`, without secrets")
+	fs.StringVar(&h.APIProxy, "api-proxy", "", "serve a filtered API for ch-remote on the socket `PATH` (vm.info redacted; memory-reading and device-changing calls refused)")
+}
+
+// chVM is one cloud-hypervisor launch.
 type chVM struct {
 	process
-	c      *Config
-	p      *Prepared
+	h      *CloudHypervisor
+	ch     *channel
+	oem    []string
 	api    string
 	config map[string]any // the operator's VmConfig with our additions
 	client *http.Client
 	proxy  *apiProxy // --api-proxy, once booted
+}
+
+// chVsock is a VmConfig vsock device.
+type chVsock struct {
+	CID    uint32
+	Socket string
+}
+
+func (h *CloudHypervisor) open(s Spec) (machine, error) {
+	cfg, err := loadVMConfig(h.VMConfig)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := configVsock(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if vs == nil {
+		vs = &chVsock{CID: s.guestCID(), Socket: runtimePath(s, "vsock.sock")}
+		cfg["vsock"] = map[string]any{"cid": vs.CID, "socket": vs.Socket}
+	}
+	ch := &chVM{h: h, api: runtimePath(s, "api.sock"), config: cfg}
+	if ch.ch, err = hybridVsockChannel(vs.Socket, s.GuestNotify); err != nil {
+		return nil, err
+	}
+	ch.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", ch.api)
+		}}}
+	bin := h.Binary
+	if bin == "" {
+		bin = "cloud-hypervisor"
+	}
+	ch.process = newProcess(exec.Command(bin, "--api-socket", "path="+ch.api))
+	ch.cmd.Stdout, ch.cmd.Stderr = s.Stdout, s.Stderr
+	return ch, nil
+}
+
+func (ch *chVM) channel() *channel { return ch.ch }
+
+// load appends the OEM strings to the VmConfig's platform.oem_strings.
+func (ch *chVM) load(oem []string) error {
+	ch.oem = oem
+	plat, _ := ch.config["platform"].(map[string]any)
+	if plat == nil {
+		plat = map[string]any{}
+		ch.config["platform"] = plat
+	}
+	var strs []any
+	if existing, ok := plat["oem_strings"].([]any); ok {
+		strs = existing
+	}
+	for _, s := range oem {
+		strs = append(strs, s)
+	}
+	plat["oem_strings"] = strs
+	return nil
 }
 
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
@@ -78,40 +158,6 @@ func configVsock(cfg map[string]any) (*chVsock, error) {
 	return &chVsock{CID: uint32(cid), Socket: sock}, nil
 }
 
-// newCloudHypervisor merges the OEM strings and the vsock device into cfg (the operator's
-// VmConfig, already loaded by setupTransport).
-func newCloudHypervisor(c *Config, p *Prepared, runDir string, cfg map[string]any, vs *chVsock) (*chVM, error) {
-	if _, ok := cfg["vsock"]; !ok {
-		cfg["vsock"] = map[string]any{"cid": vs.CID, "socket": vs.Socket}
-	}
-	plat, _ := cfg["platform"].(map[string]any)
-	if plat == nil {
-		plat = map[string]any{}
-		cfg["platform"] = plat
-	}
-	var oem []any
-	if existing, ok := plat["oem_strings"].([]any); ok {
-		oem = existing
-	}
-	for _, s := range p.OEM {
-		oem = append(oem, s)
-	}
-	plat["oem_strings"] = oem
-	ch := &chVM{c: c, p: p, api: filepath.Join(runDir, "api.sock"), config: cfg}
-	ch.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", ch.api)
-		}}}
-	bin := c.CHBinary
-	if bin == "" {
-		bin = "cloud-hypervisor"
-	}
-	ch.process = newProcess(exec.Command(bin, "--api-socket", "path="+ch.api))
-	ch.cmd.Stdout, ch.cmd.Stderr = c.Stdout, c.Stderr
-	return ch, nil
-}
-
 // APIError is a non-2xx answer of the cloud-hypervisor API.
 type APIError struct {
 	Method, Path string
@@ -152,7 +198,7 @@ func (ch *chVM) call(ctx context.Context, method, endpoint string, body any) ([]
 		if len(msg) > 200 {
 			msg = msg[:200] + "…"
 		}
-		for _, s := range ch.p.OEM { // belt and braces: an error body must not echo a string
+		for _, s := range ch.oem { // belt and braces: an error body must not echo a string
 			msg = strings.ReplaceAll(msg, s, "[redacted]")
 		}
 		return nil, &APIError{Method: method, Path: endpoint, Status: resp.StatusCode, Body: msg}
@@ -192,8 +238,8 @@ func (ch *chVM) start(ctx context.Context) error {
 		_ = ch.shutdownVMM()
 		return fmt.Errorf("vm.boot: %w", err)
 	}
-	if ch.c.APIProxy != "" {
-		p, err := startAPIProxy(ch, ch.c.APIProxy)
+	if ch.h.APIProxy != "" {
+		p, err := startAPIProxy(ch, ch.h.APIProxy)
 		if err != nil {
 			_ = ch.shutdownVMM()
 			return err

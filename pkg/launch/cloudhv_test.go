@@ -24,9 +24,7 @@ const vmConfig = `{"cpus": {"boot_vcpus": 2, "max_vcpus": 2}, "memory": {"size":
 func chConfig(e *env, cfg string) *Config {
 	p := filepath.Join(e.dir, "vm.json")
 	os.WriteFile(p, []byte(cfg), 0o600)
-	c := e.config(CloudHypervisor)
-	c.CHBinary, c.VMConfigPath = testBin, p
-	return c
+	return e.config(&CloudHypervisor{Binary: testBin, VMConfig: p})
 }
 
 // TestCloudHypervisorAccepted boots through the fake's API: vm.create carries the OEM strings
@@ -111,12 +109,15 @@ func TestFakeCloudHypervisorOrdering(t *testing.T) {
 	t.Setenv("CREDLINK_FAKE", "cloud-hypervisor")
 	c := chConfig(e, vmConfig)
 	p, _ := c.Prepare(mustAddr(t))
-	runDir := t.TempDir()
-	cfg, _ := loadVMConfig(c.VMConfigPath)
-	ch, err := newCloudHypervisor(c, p, runDir, cfg, &chVsock{CID: 3, Socket: filepath.Join(runDir, "v.sock")})
+	m, err := c.Hypervisor.open(Spec{VM: c.VM, RuntimeDir: shortTempDir(t), GuestCID: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.channel().close()
+	if err := m.load(p.OEM); err != nil {
+		t.Fatal(err)
+	}
+	ch := m.(*chVM)
 	if err := ch.startProcess(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,8 @@ func TestAPIProxy(t *testing.T) {
 	t.Setenv("FAKE_CH_AGENT", agentBin)
 	t.Setenv("FAKE_CH_MANIFEST", filepath.Join(e.dir, "manifest.json"))
 	c := chConfig(e, vmConfig)
-	c.APIProxy = filepath.Join(e.dir, "ch-api.sock")
+	proxy := filepath.Join(e.dir, "ch-api.sock")
+	c.Hypervisor.(*CloudHypervisor).APIProxy = proxy
 	ctx, cancel := context.WithCancel(context.Background())
 	type answer struct {
 		code int
@@ -170,7 +172,7 @@ func TestAPIProxy(t *testing.T) {
 	got := map[string]answer{}
 	out, err := c.Run(ctx, func(Outcome) {
 		client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", c.APIProxy)
+			return (&net.Dialer{}).DialContext(ctx, "unix", proxy)
 		}}}
 		for _, req := range []struct{ method, endpoint string }{
 			{"GET", "vmm.ping"}, {"GET", "vm.info"}, {"PUT", "vm.create"}, {"PUT", "vm.snapshot"},
@@ -207,7 +209,7 @@ func TestAPIProxy(t *testing.T) {
 			t.Errorf("%s: %+v, want 403", k, a)
 		}
 	}
-	if _, err := os.Stat(c.APIProxy); err == nil {
+	if _, err := os.Stat(proxy); err == nil {
 		t.Error("proxy socket left behind")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,13 +16,6 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/verify"
-)
-
-// Hypervisor kinds.
-const (
-	QEMU            = "qemu"
-	CloudHypervisor = "cloud-hypervisor"
-	Local           = "local"
 )
 
 // Failure policies (--on-failure).
@@ -43,10 +37,11 @@ type CredentialSpec struct {
 	ID   string // file in $CREDENTIALS_DIRECTORY, or an absolute path
 }
 
-// Config is everything host-launcher is told.
+// Config is everything host-launcher is told. The hypervisor's own options live in the
+// Hypervisor value (see HypervisorFlags); the hypervisor sees only a Spec built from this.
 type Config struct {
 	VM              string
-	Hypervisor      string
+	Hypervisor      Hypervisor // &QEMU{…}, &CloudHypervisor{…}, &Local{…}
 	Credentials     []CredentialSpec
 	AllCredentials  bool                    // deliver every file of the credentials directory, named after it
 	Settings        []credential.Credential // --set NAME=VALUE: not secret, visible in argv
@@ -56,21 +51,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	WaitGuestBoot   bool
 	RuntimeDir      string // private directory for sockets; created 0700, removed on exit
-
-	// qemu
-	QEMUBinary string
-	Argv       []string // hypervisor argv after --
-	GuestCID   uint32   // vsock CID for qemu (0: derive one)
-	AckVia     string   // auto, vsock or serial (qemu)
-	// cloud-hypervisor
-	CHBinary     string
-	VMConfigPath string
-	APIProxy     string // socket path for the filtering API proxy (cloud-hypervisor)
-	// local
-	AgentBinary   string
-	AgentManifest string // manifest the local agent verifies; default ManifestPath
-	AgentMetrics  string // --metrics-listen of the local agent
-	AgentArgs     []string
+	GuestCID        uint32 // guest vsock CID (0: DeriveCID(VM))
 
 	// GuestSystemd is the guest's systemd version; below 257 the OEM strings must fit in the
 	// first 4096 bytes of the Type 11 structure. Zero means 257 (NixOS and current distributions).
@@ -124,12 +105,30 @@ func (p *Prepared) All() []credential.Credential {
 	return append(append([]credential.Credential{}, p.Control...), p.User...)
 }
 
-// loadCredentials reads every --credential, bounded by the 1 MiB limit.
+// loadCredentials reads every --credential and --all-credentials file with the reader the
+// guest uses (credential.ReadFile: regular files only, at most 1 MiB, never blocking on a
+// FIFO), $CREDENTIALS_DIRECTORY through an os.Root so that no ID leaves it.
 func (c *Config) loadCredentials() ([]credential.Credential, error) {
 	dir := c.CredentialsDir
 	if dir == "" {
 		dir = os.Getenv("CREDENTIALS_DIRECTORY")
 	}
+	var root *os.Root // dir, opened on first use
+	openDir := func() (*os.Root, error) {
+		if root == nil {
+			r, err := os.OpenRoot(dir)
+			if err != nil {
+				return nil, configErr("$CREDENTIALS_DIRECTORY: %v", err)
+			}
+			root = r
+		}
+		return root, nil
+	}
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
 	var out []credential.Credential
 	seen := map[string]bool{}
 	specs := c.Credentials
@@ -137,7 +136,11 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		if dir == "" {
 			return nil, configErr("--all-credentials needs $CREDENTIALS_DIRECTORY (LoadCredential= in the unit)")
 		}
-		ents, err := os.ReadDir(dir) // sorted, so the OEM string order is stable
+		r, err := openDir()
+		if err != nil {
+			return nil, err
+		}
+		ents, err := fs.ReadDir(r.FS(), ".") // sorted, so the OEM string order is stable
 		if err != nil {
 			return nil, configErr("--all-credentials: %v", err)
 		}
@@ -156,12 +159,16 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		}
 	}
 	for _, s := range specs {
-		if seen[s.Name] || manifest.IsControl(s.Name) {
+		if seen[s.Name] || credential.IsControl(s.Name) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}
 		seen[s.Name] = true
+		var b []byte
+		var err error
 		path := s.ID
-		if !filepath.IsAbs(path) {
+		if filepath.IsAbs(path) {
+			b, err = readAbsolute(path)
+		} else {
 			if dir == "" {
 				return nil, configErr("credential %q: %q is not an absolute path and $CREDENTIALS_DIRECTORY is not set (use LoadCredential=%s:…)", s.Name, s.ID, s.ID)
 			}
@@ -169,29 +176,45 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 				return nil, configErr("credential %q: ID %q must be a plain file name in $CREDENTIALS_DIRECTORY", s.Name, s.ID)
 			}
 			path = filepath.Join(dir, s.ID)
+			var r *os.Root
+			if r, err = openDir(); err != nil {
+				return nil, err
+			}
+			b, err = credential.ReadFile(r, s.ID)
 		}
-		f, err := os.Open(path)
 		if err != nil {
-			return nil, configErr("credential %q: %v", s.Name, err)
-		}
-		b, err := io.ReadAll(io.LimitReader(f, credential.MaxSize+1))
-		f.Close()
-		if err != nil {
-			return nil, configErr("credential %q: read %s: %v", s.Name, path, err)
-		}
-		if len(b) > credential.MaxSize {
-			return nil, configErr("credential %q: %s is larger than 1 MiB", s.Name, path)
+			return nil, configErr("credential %q: %s: %v", s.Name, path, err)
 		}
 		out = append(out, credential.Credential{Name: s.Name, Value: credential.NewValue(b)})
 	}
 	for _, s := range c.Settings {
-		if seen[s.Name] || manifest.IsControl(s.Name) {
+		if seen[s.Name] || credential.IsControl(s.Name) {
 			return nil, configErr("credential %q given twice or reserved by credlink", s.Name)
 		}
 		seen[s.Name] = true
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// readAbsolute reads an operator-given absolute path with credential.ReadFile. The operator
+// may name a symlink (secret managers link /run/secrets/NAME into a generation directory), so
+// the path is resolved first; what it resolves to must be a regular file.
+func readAbsolute(path string) ([]byte, error) {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("stat: %w", err)
+	}
+	r, err := os.OpenRoot(filepath.Dir(target))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return credential.ReadFile(r, filepath.Base(target))
 }
 
 // Prepare loads and checks everything that can be checked before a launch: the credentials
@@ -202,20 +225,26 @@ func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
 	return c.prepare(addr, "")
 }
 
-// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
-func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
-	switch c.Hypervisor {
-	case QEMU, CloudHypervisor, Local:
-	default:
-		return nil, configErr("--hypervisor must be qemu, cloud-hypervisor or local, not %q", c.Hypervisor)
+// validate checks the options that need nothing opened or read.
+func (c *Config) validate() error {
+	if c.Hypervisor == nil {
+		return configErr("--hypervisor must be %s", oneOf(HypervisorNames()))
 	}
 	if c.VM == "" {
-		return nil, configErr("--vm NAME is required")
+		return configErr("--vm NAME is required")
 	}
 	switch c.OnFailure {
 	case "", FailStop, FailReadyAnyway:
 	default:
-		return nil, configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
+		return configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
+	}
+	return nil
+}
+
+// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
+func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
 	user, err := c.loadCredentials()
 	if err != nil {
@@ -228,7 +257,7 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 		}
 		set := &credential.Set{}
 		for _, u := range user {
-			_ = set.Add(credential.Credential{Name: u.Name, Value: u.Value, Source: "host"})
+			_ = set.Add(credential.Credential{Name: u.Name, Value: u.Value, Source: credential.SourceHost})
 		}
 		if res := verify.Verify(m, verify.Input{Set: set}, time.Now()); !res.OK {
 			return nil, configErr("host-side credentials do not match the manifest: %s", strings.Join(res.Failures(), "; "))
@@ -239,12 +268,12 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 		return nil, err
 	}
 	p.Control = []credential.Credential{
-		{Name: manifest.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
-		{Name: manifest.KeyCredential, Value: credential.NewValue(p.Key)},
-		{Name: manifest.VMCredential, Value: credential.NewValue([]byte(c.VM))},
+		{Name: credential.AckCredential, Value: credential.NewValue([]byte(addr.String()))},
+		{Name: credential.KeyCredential, Value: credential.NewValue(p.Key)},
+		{Name: credential.VMCredential, Value: credential.NewValue([]byte(c.VM))},
 	}
 	if notifyAddr != "" {
-		p.Control = append(p.Control, credential.Credential{Name: manifest.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
+		p.Control = append(p.Control, credential.Credential{Name: credential.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
 	}
 	p.OEM, err = credential.Encode(p.All(), credential.BudgetFor(c.guestSystemd()))
 	if err != nil {
@@ -258,9 +287,6 @@ func (p *Prepared) describe(i int) string {
 	name, size, enc, _ := credential.OEMStringInfo(p.OEM[i])
 	return fmt.Sprintf("%s (%d bytes, %s)", name, size, enc)
 }
-
-// redactedOEM is the i-th OEM string with its value replaced, for plans.
-func (p *Prepared) redactedOEM(i int) string { return credential.RedactOEMString(p.OEM[i]) }
 
 func (c *Config) guestSystemd() int {
 	if c.GuestSystemd == 0 {

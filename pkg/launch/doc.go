@@ -4,17 +4,28 @@
 // a secret ever reaching argv, the environment or disk, waits for the guest-agent's authenticated
 // acknowledgement (package ack), and tells systemd READY=1 only then.
 //
-// Hypervisors:
+// The package has one room per concern:
 //
-//   - qemu: every OEM string goes through its own inherited pipe as -smbios type=11,path=/dev/fd/N;
-//     the ack travels over vhost-vsock when /dev/vhost-vsock exists, else over a virtio-serial
-//     port whose chardev connects to a socket in the launcher's private runtime directory.
-//   - cloud-hypervisor: started with only --api-socket; the VM is created through the REST API
-//     (vm.create with platform.oem_strings and the vsock device merged into the operator's
-//     VmConfig, then vm.boot), so the strings never appear on a command line. The ack uses
-//     hybrid vsock (the Unix socket "<vsock socket>_<port>").
-//   - local: no VM; the guest-agent binary runs as a child on a generated sysfs tree and
-//     acknowledges over a Unix socket. For the demo and tests.
+//   - config.go: Config (what host-launcher is told), loading and checking the credentials,
+//     the control credentials, the SMBIOS budget (Prepare).
+//   - launcher.go: the generic lifecycle (Plan, Run): STATUS=, the acknowledgement wait,
+//     READY=1, the failure policy, the watchdog and shutdown. It never asks which hypervisor
+//     it drives.
+//   - hypervisor.go: the Hypervisor interface, the Spec a hypervisor receives, the machine
+//     interface of one VM, and the registry with each hypervisor's flags (HypervisorFlags).
+//   - channel.go: the host end of an acknowledgement channel and the constructors hypervisors
+//     share (Unix socket, vhost-vsock, hybrid vsock), with the guest-notify listener.
+//   - one file per hypervisor, each owning its options, flags and channel:
+//     qemu.go (every OEM string on its own inherited pipe, -smbios type=11,path=/dev/fd/N;
+//     vhost-vsock when /dev/vhost-vsock exists, else virtio-serial),
+//     cloudhv.go and cloudhv_proxy.go (cloud-hypervisor: only --api-socket on the command line,
+//     vm.create with platform.oem_strings over a private socket, hybrid vsock; the filtered
+//     API for ch-remote), local.go (no VM: the guest-agent as a child on a generated sysfs
+//     tree, a Unix socket).
+//   - process.go (a supervised child), guestnotify.go (the guest systemd's vmm.notify_socket).
+//
+// Adding a hypervisor is one file: a type with its options that implements Hypervisor (Name,
+// flags, open) and registers itself in init; open returns a machine that owns its channel.
 //
 // Exit codes (see ExitCode): 0 clean stop, 1 delivery not verified (rejected, timed out),
 // 2 configuration error, 3 the hypervisor failed (crashed or exited before the acknowledgement).

@@ -6,10 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/mdlayher/vsock"
+
+	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
 // The guest's own readiness (--wait-guest-boot): systemd ≥ 254 in the guest sends READY=1,
@@ -18,18 +19,12 @@ import (
 // host that does not close at once stalls the guest's boot (microvm.nix issue 568: 117 s → 5.7 s):
 // every connection here is read to EOF and closed immediately, with a short deadline.
 
-// guestMessage is one notification from the guest's PID 1.
-type guestMessage struct {
-	Fields map[string]string
-	At     time.Time
-}
-
 // guestNotifyDeadline bounds one notification connection.
 const guestNotifyDeadline = 2 * time.Second
 
 // serveGuestNotify accepts notification connections until ctx ends and sends every parsed
 // message to out (dropping them if nobody listens).
-func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- guestMessage, log *slog.Logger) {
+func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.Message, log *slog.Logger) {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	for {
@@ -54,12 +49,7 @@ func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- guestMessa
 			if err != nil && len(b) == 0 {
 				return
 			}
-			m := guestMessage{Fields: map[string]string{}, At: time.Now()}
-			for _, line := range strings.Split(string(b), "\n") {
-				if k, v, ok := strings.Cut(line, "="); ok {
-					m.Fields[k] = v
-				}
-			}
+			m := sdnotify.Parse(string(b), time.Now())
 			select {
 			case out <- m:
 			default:

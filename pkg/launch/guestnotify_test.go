@@ -23,7 +23,7 @@ func TestServeGuestNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan guestMessage, 4)
+	out := make(chan sdnotify.Message, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go serveGuestNotify(ctx, l, out, slog.New(slog.DiscardHandler))
@@ -60,7 +60,7 @@ func TestServeGuestNotify(t *testing.T) {
 
 func TestWaitGuestBootNeedsVsock(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	c.WaitGuestBoot = true
 	_, err := c.Run(context.Background(), nil)
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "--wait-guest-boot needs a vsock channel to the guest") {

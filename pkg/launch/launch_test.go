@@ -64,17 +64,22 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) config(hv string) *Config {
+func (e *env) config(hv Hypervisor) *Config {
 	return &Config{
 		VM: "vm1", Hypervisor: hv, CredentialsDir: e.creds, ManifestPath: filepath.Join(e.dir, "manifest.json"),
 		Credentials: []CredentialSpec{{"API_KEY", "API_KEY"}, {"DB_PASSWORD", "DB_PASSWORD"}},
 		Settings:    []credential.Credential{{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("test"))}},
 		AckTimeout:  10 * time.Second, ShutdownTimeout: 2 * time.Second, RuntimeDir: e.dir,
-		AgentBinary: agentBin,
-		Logger:      logging.New(e.logs, true, slog.LevelDebug), Stdout: e.logs, Stderr: e.logs,
+		Logger: logging.New(e.logs, true, slog.LevelDebug), Stdout: e.logs, Stderr: e.logs,
 		Notify: e.notify.Send,
 	}
 }
+
+// local is a launch of the real guest-agent (--hypervisor local).
+func (e *env) local() *Config { return e.config(&Local{Agent: agentBin}) }
+
+// localOpts is c's --hypervisor local options.
+func localOpts(c *Config) *Local { return c.Hypervisor.(*Local) }
 
 func (e *env) assertNoSecrets(what, s string) {
 	e.t.Helper()
@@ -104,7 +109,7 @@ func (e *env) assertClean() {
 
 func TestLocalAccepted(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	ctx, cancel := context.WithCancel(context.Background())
 	var ready Outcome
 	out, err := c.Run(ctx, func(o Outcome) { ready = o; cancel() })
@@ -132,11 +137,11 @@ func TestLocalAccepted(t *testing.T) {
 
 func TestLocalRejectedStops(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	// The guest's manifest wants a 40-byte API_KEY: the agent reports wrong_length.
 	gm := filepath.Join(e.dir, "guest.json")
 	os.WriteFile(gm, []byte(strings.Replace(manifestOK, `"bytes": 44`, `"bytes": 40`, 1)), 0o600)
-	c.AgentManifest = gm
+	localOpts(c).Manifest = gm
 	start := time.Now()
 	out, err := c.Run(context.Background(), func(Outcome) { t.Error("READY reached") })
 	if !errors.Is(err, ErrNotDelivered) || ExitCode(err) != ExitNotDelivered || out.Ready {
@@ -156,10 +161,10 @@ func TestLocalRejectedStops(t *testing.T) {
 
 func TestReadyAnyway(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	gm := filepath.Join(e.dir, "guest.json")
 	os.WriteFile(gm, []byte(strings.Replace(manifestOK, `"bytes": 44`, `"bytes": 40`, 1)), 0o600)
-	c.AgentManifest, c.OnFailure = gm, FailReadyAnyway
+	localOpts(c).Manifest, c.OnFailure = gm, FailReadyAnyway
 	ctx, cancel := context.WithCancel(context.Background())
 	out, err := c.Run(ctx, func(Outcome) { cancel() })
 	if err != nil || out.Ready || out.ReadyAt.IsZero() {
@@ -185,8 +190,8 @@ func TestTimeoutAndCrash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			t.Setenv("CREDLINK_FAKE", tt.fake)
-			c := e.config(Local)
-			c.AgentBinary, c.AckTimeout = testBin, 700*time.Millisecond
+			c := e.local()
+			localOpts(c).Agent, c.AckTimeout = testBin, 700*time.Millisecond
 			_, err := c.Run(context.Background(), nil)
 			if !errors.Is(err, tt.err) || ExitCode(err) != tt.code {
 				t.Fatalf("err %v (exit %d), want %v", err, ExitCode(err), tt.err)
@@ -202,8 +207,8 @@ func TestTimeoutAndCrash(t *testing.T) {
 func TestSIGTERMWhileWaiting(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("CREDLINK_FAKE", "agent-sleep")
-	c := e.config(Local)
-	c.AgentBinary = testBin
+	c := e.local()
+	localOpts(c).Agent = testBin
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
@@ -236,9 +241,8 @@ func TestQEMUInvocation(t *testing.T) {
 	rec := filepath.Join(e.dir, "qemu.rec")
 	t.Setenv("CREDLINK_FAKE", "qemu")
 	t.Setenv("FAKE_QEMU_OUT", rec)
-	c := e.config(QEMU)
-	c.QEMUBinary, c.AckTimeout, c.AckVia = testBin, 2*time.Second, "serial"
-	c.Argv = []string{"-machine", "q35", "-m", "256", "-nodefaults"}
+	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35", "-m", "256", "-nodefaults"}})
+	c.AckTimeout = 2 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -297,9 +301,8 @@ func TestQEMUProcessHygiene(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("CREDLINK_FAKE", "qemu")
 	t.Setenv("FAKE_QEMU_OUT", filepath.Join(e.dir, "qemu.rec"))
-	c := e.config(QEMU)
-	c.QEMUBinary, c.AckVia, c.AckTimeout = testBin, "serial", 5*time.Second
-	c.Argv = []string{"-machine", "q35"}
+	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35"}})
+	c.AckTimeout = 5 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Outcome, 1)
 	go func() { o, _ := c.Run(ctx, nil); done <- o }()
@@ -345,7 +348,7 @@ func shortTempDir(t *testing.T) string {
 
 func TestAllCredentials(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.local()
 	c.Credentials, c.AllCredentials = nil, true
 	p, err := c.Prepare(mustAddr(t))
 	if err != nil {
@@ -371,7 +374,7 @@ func TestWatchdog(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", e.notify.Path)
 	t.Setenv("WATCHDOG_USEC", "2000000")
 	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
-	c := e.config(Local)
+	c := e.local()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := c.Run(ctx, nil); done <- err }()

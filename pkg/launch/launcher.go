@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
 // Exit codes.
@@ -23,16 +24,6 @@ const (
 	ExitConfig       = 2
 	ExitHypervisor   = 3
 )
-
-// vmm is one hypervisor (or the local stand-in) as the lifecycle sees it.
-type vmm interface {
-	start(ctx context.Context) error
-	done() <-chan struct{}
-	exitErr() error
-	stop(timeout time.Duration) error
-	plan() []string
-	pid() int
-}
 
 // Outcome is what a launch achieved.
 type Outcome struct {
@@ -126,65 +117,54 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// setup validates the configuration and builds the hypervisor without starting anything
-// except the ack listener. The caller must call cleanup.
-func (c *Config) setup() (vm vmm, p *Prepared, t *transport, cleanup func(), err error) {
+// setup validates the configuration, opens the hypervisor's VM with its acknowledgement
+// channel, encodes the credentials (the channel's address among them) and hands them to the VM,
+// starting nothing but the channel's listeners. The caller must call cleanup.
+func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	c.defaults()
-	if c.APIProxy != "" && c.Hypervisor != CloudHypervisor {
-		return nil, nil, nil, func() {}, configErr("--api-proxy is for --hypervisor cloud-hypervisor")
-	}
-	if c.Hypervisor == QEMU {
-		if err := checkQEMUArgv(c.Argv); err != nil {
-			return nil, nil, nil, func() {}, err
-		}
+	if err := c.validate(); err != nil {
+		return nil, nil, func() {}, err
 	}
 	runDir, err := c.makeRunDir()
 	if err != nil {
-		return nil, nil, nil, func() {}, err
+		return nil, nil, func() {}, err
 	}
 	removeDir := func() { os.RemoveAll(runDir) }
-	fail := func(err error) (vmm, *Prepared, *transport, func(), error) {
-		if t != nil {
-			t.close()
+	fail := func(err error) (machine, *Prepared, func(), error) {
+		if vm != nil {
+			vm.channel().close()
 		}
 		removeDir()
-		return nil, nil, nil, func() {}, err
+		return nil, nil, func() {}, err
 	}
-	// A config error in the hypervisor arguments should not cost a listener; but the address
-	// must exist before the credentials are encoded, since it is one of them.
-	if t, err = c.setupTransport(runDir); err != nil {
+	vm, err = c.Hypervisor.open(Spec{
+		VM: c.VM, RuntimeDir: runDir, GuestCID: c.GuestCID, GuestNotify: c.WaitGuestBoot,
+		Manifest: c.ManifestPath, Stdout: c.Stdout, Stderr: c.Stderr,
+	})
+	if err != nil {
 		return fail(err)
 	}
-	if c.WaitGuestBoot {
-		if err := c.setupGuestNotify(t); err != nil {
-			return fail(err)
-		}
+	ch := vm.channel()
+	if c.WaitGuestBoot && ch.notify == nil {
+		return fail(configErr("--wait-guest-boot needs a vsock channel to the guest (systemd sends vmm.notify_socket over AF_VSOCK); --hypervisor %s acknowledges over %s", c.Hypervisor.Name(), ch.kind))
 	}
-	if p, err = c.prepare(t.addr, t.notifyAddr); err != nil {
+	if p, err = c.prepare(ch.addr, ch.notifyAddr); err != nil {
 		return fail(err)
 	}
-	switch c.Hypervisor {
-	case QEMU:
-		vm = newQEMU(c, p, runDir, t.qemuArgs)
-	case Local:
-		if vm, err = newLocal(c, p, runDir); err != nil {
-			return fail(err)
-		}
-	case CloudHypervisor:
-		if vm, err = newCloudHypervisor(c, p, runDir, t.chConfig, t.chVsock); err != nil {
-			return fail(err)
-		}
+	if err := vm.load(p.OEM); err != nil {
+		return fail(err)
 	}
-	return vm, p, t, func() { t.close(); removeDir() }, nil
+	return vm, p, func() { ch.close(); removeDir() }, nil
 }
 
 // Plan validates everything and describes the launch, secrets redacted, without starting it.
 func (c *Config) Plan() ([]string, error) {
-	vm, p, t, cleanup, err := c.setup()
+	vm, p, cleanup, err := c.setup()
 	defer cleanup()
 	if err != nil {
 		return nil, err
 	}
+	t := vm.channel()
 	out := []string{fmt.Sprintf("vm %s: %d credentials + %d control credentials, %d OEM strings, %d-byte Type 11 structure",
 		c.VM, len(p.User), len(p.Control), len(p.OEM), structureBytes(p.OEM))}
 	for i := range p.OEM {
@@ -210,12 +190,14 @@ func structureBytes(strs []string) int {
 func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error) {
 	out := Outcome{Started: time.Now()}
 	log := c.logger().With("vm", c.VM)
-	vm, p, t, cleanup, err := c.setup()
+	vm, p, cleanup, err := c.setup()
 	defer cleanup()
 	if err != nil {
 		c.notify("STATUS=Configuration error: " + err.Error())
 		return out, err
 	}
+	t := vm.channel()
+	hv := c.Hypervisor.Name()
 	out.Transport = t.addr.String() + " via " + t.kind
 
 	results := make(chan ack.Result, 16)
@@ -238,16 +220,16 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	go func() { defer close(served); _ = t.serve(sctx, srv) }()
 	defer func() { stopServing(); <-served }()
 
-	guestMsgs := make(chan guestMessage, 16)
+	guestMsgs := make(chan sdnotify.Message, 16)
 	if t.notify != nil {
 		go serveGuestNotify(sctx, t.notify, guestMsgs, log)
 	}
 	guestReady := t.notify == nil // nothing to wait for without --wait-guest-boot
 
-	c.notify("STATUS=Starting " + c.Hypervisor)
-	log.Info("starting", "hypervisor", c.Hypervisor, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
+	c.notify("STATUS=Starting " + hv)
+	log.Info("starting", "hypervisor", hv, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
 	if err := vm.start(ctx); err != nil {
-		c.notify("STATUS=Failed to start " + c.Hypervisor + ": " + err.Error())
+		c.notify("STATUS=Failed to start " + hv + ": " + err.Error())
 		return out, fmt.Errorf("%w: %w", ErrHypervisor, err)
 	}
 	out.HypervisorPID = vm.pid()
@@ -299,9 +281,9 @@ wait:
 			}
 			break wait
 		case <-vm.done():
-			c.notify("STATUS=Failed: " + c.Hypervisor + " exited before acknowledging: " + describeExit(vm.exitErr()))
+			c.notify("STATUS=Failed: " + hv + " exited before acknowledging: " + describeExit(vm.exitErr()))
 			log.Error("hypervisor exited before the guest acknowledged", "status", describeExit(vm.exitErr()))
-			out.Reasons = []string{c.Hypervisor + " exited before acknowledging: " + describeExit(vm.exitErr())}
+			out.Reasons = []string{hv + " exited before acknowledging: " + describeExit(vm.exitErr())}
 			return out, fmt.Errorf("%w: exited before the acknowledgement: %s", ErrHypervisor, describeExit(vm.exitErr()))
 		case <-ctx.Done():
 			c.notify("STOPPING=1\nSTATUS=Stopping before acknowledgement")
@@ -351,7 +333,7 @@ wait:
 		case <-vm.done():
 			err := vm.exitErr()
 			if err != nil {
-				c.notify("STATUS=" + c.Hypervisor + " failed: " + describeExit(err))
+				c.notify("STATUS=" + hv + " failed: " + describeExit(err))
 				log.Error("hypervisor failed", "status", describeExit(err))
 				return out, fmt.Errorf("%w: %s", ErrHypervisor, describeExit(err))
 			}
@@ -401,7 +383,7 @@ func watchdog() *wdog {
 	return &wdog{interval: d / 2}
 }
 
-func (w *wdog) ping(vm vmm) {
+func (w *wdog) ping(vm machine) {
 	if w.interval == 0 || time.Since(w.last) < w.interval {
 		return
 	}

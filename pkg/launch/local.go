@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,43 +10,72 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
 )
 
-// localVM stands in for a VM: the guest-agent binary runs as a child on a generated sysfs tree,
-// the same files a guest kernel would expose.
+// Local is --hypervisor local: no VM. The guest-agent binary runs as a child on a generated
+// sysfs tree, the same files a guest kernel would expose, and acknowledges over a Unix socket.
+// For the demo and tests.
+type Local struct {
+	Agent    string   // --agent: the guest-agent binary; default next to this executable, then $PATH
+	Manifest string   // --agent-manifest: the manifest the agent verifies; default Spec.Manifest
+	Metrics  string   // --agent-metrics: the agent's --metrics-listen (default off)
+	Args     []string // further guest-agent arguments
+}
+
+func init() { register(func() Hypervisor { return &Local{} }) }
+
+// Name implements Hypervisor.
+func (*Local) Name() string { return "local" }
+
+func (h *Local) flags(fs *flag.FlagSet) {
+	fs.StringVar(&h.Agent, "agent", "", "guest-agent binary `PATH` (default next to host-launcher)")
+	fs.StringVar(&h.Manifest, "agent-manifest", "", "the guest-agent's manifest `FILE` (default --manifest)")
+	fs.StringVar(&h.Metrics, "agent-metrics", "", "the guest-agent's --metrics-listen `ADDR` (default off)")
+}
+
+// localVM is one local launch.
 type localVM struct {
 	process
-	c     *Config
-	p     *Prepared
+	ch    *channel
+	oem   []string
 	sysfs string
 }
 
-func newLocal(c *Config, p *Prepared, runDir string) (*localVM, error) {
-	bin := c.AgentBinary
+func (h *Local) open(s Spec) (machine, error) {
+	bin := h.Agent
 	if bin == "" {
 		var err error
 		if bin, err = findAgent(); err != nil {
 			return nil, err
 		}
 	}
-	man := c.AgentManifest
+	man := h.Manifest
 	if man == "" {
-		man = c.ManifestPath
+		man = s.Manifest
 	}
 	if man == "" {
 		return nil, configErr("local mode needs --manifest (or --agent-manifest) for the guest-agent")
 	}
-	l := &localVM{c: c, p: p, sysfs: filepath.Join(runDir, "sys")}
-	args := []string{"run", "--source", "smbios", "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
-	args = append(args, "--metrics-listen", c.AgentMetrics)
-	args = append(args, c.AgentArgs...)
+	l := &localVM{sysfs: runtimePath(s, "sys")}
+	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
+	args = append(args, "--metrics-listen", h.Metrics)
+	args = append(args, h.Args...)
 	l.process = newProcess(exec.Command(bin, args...))
 	// The agent is a guest: it must not talk to the launcher's service manager.
 	l.cmd.Env = filterEnv(os.Environ(), "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "CREDENTIALS_DIRECTORY")
-	l.cmd.Stdout, l.cmd.Stderr = c.Stdout, c.Stderr
+	l.cmd.Stdout, l.cmd.Stderr = s.Stdout, s.Stderr
+	var err error
+	if l.ch, err = unixChannel(runtimePath(s, "ack.sock")); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
+
+func (l *localVM) channel() *channel { return l.ch }
+
+func (l *localVM) load(oem []string) error { l.oem = oem; return nil }
 
 // findAgent looks for guest-agent next to this executable, then on $PATH.
 func findAgent() (string, error) {
@@ -79,7 +109,7 @@ func filterEnv(env []string, drop ...string) []string {
 }
 
 func (l *localVM) start(context.Context) error {
-	tb, err := smbios.Build([][]string{l.p.OEM}, smbios.EntryPoint64)
+	tb, err := smbios.Build([][]string{l.oem}, smbios.EntryPoint64)
 	if err != nil {
 		return err
 	}
@@ -98,8 +128,8 @@ func (l *localVM) stop(timeout time.Duration) error { return l.terminate(timeout
 func (l *localVM) plan() []string {
 	out := []string{"local guest: " + strings.Join(l.cmd.Args, " ")}
 	out = append(out, fmt.Sprintf("firmware tables: %s (SMBIOS 3.0, one Type 11 structure)", l.sysfs))
-	for i := range l.p.OEM {
-		out = append(out, "  "+l.p.redactedOEM(i))
+	for _, s := range l.oem {
+		out = append(out, "  "+credential.RedactOEMString(s))
 	}
 	return out
 }

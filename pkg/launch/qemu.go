@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // firstExtraFD is the fd number of exec.Cmd.ExtraFiles[0] in the child.
@@ -76,41 +79,121 @@ func argvHas(argv []string, flag string) bool {
 	return false
 }
 
-// qemuVM runs qemu-system-* with the credentials on inherited pipes.
+// QEMU is --hypervisor qemu: qemu-system-* with every OEM string on its own inherited pipe
+// (-smbios type=11,path=/dev/fd/N), so no string is ever on the command line. The
+// acknowledgement travels over vhost-vsock when /dev/vhost-vsock exists (or the argv already
+// has a vhost-vsock device), else over a virtio-serial port whose chardev connects to a socket
+// in the runtime directory.
+type QEMU struct {
+	Binary string   // --qemu; default qemu-system-x86_64
+	AckVia string   // --ack-via: auto (default), vsock or serial
+	Argv   []string // the command line after --, without the credentials
+}
+
+func init() { register(func() Hypervisor { return &QEMU{} }) }
+
+// Name implements Hypervisor.
+func (*QEMU) Name() string { return "qemu" }
+
+func (h *QEMU) flags(fs *flag.FlagSet) {
+	fs.StringVar(&h.Binary, "qemu", "qemu-system-x86_64", "qemu binary `PATH`")
+	fs.StringVar(&h.AckVia, "ack-via", "auto", "acknowledgement `TRANSPORT`: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
+}
+
+func (h *QEMU) setArgv(argv []string) { h.Argv = argv }
+
+// qemuVM is one qemu launch.
 type qemuVM struct {
 	process
-	c       *Config
-	p       *Prepared
+	h       *QEMU
+	s       Spec
+	ch      *channel
+	ackArgs []string // the channel's devices
+	oem     []string
 	argv    []string // full argv, secret-free
-	extra   []string // what host-launcher added, for the plan
 	qmpPath string
 	writers []*os.File
 }
 
-// newQEMU builds the command. ackArgs are the transport's device arguments (may be nil).
-func newQEMU(c *Config, p *Prepared, runDir string, ackArgs []string) *qemuVM {
-	q := &qemuVM{c: c, p: p}
-	bin := c.QEMUBinary
+func (h *QEMU) open(s Spec) (machine, error) {
+	if err := checkQEMUArgv(h.Argv); err != nil {
+		return nil, err
+	}
+	switch h.AckVia {
+	case "", "auto", "vsock", "serial":
+	default:
+		return nil, configErr("--ack-via must be auto, vsock or serial, not %q", h.AckVia)
+	}
+	q := &qemuVM{h: h, s: s}
+	cid, inArgv := argvVsockCID(h.Argv)
+	useVsock := inArgv || h.AckVia == "vsock"
+	if h.AckVia == "" || h.AckVia == "auto" {
+		_, err := os.Stat("/dev/vhost-vsock")
+		useVsock = inArgv || err == nil
+	}
+	if s.GuestNotify && !useVsock {
+		return nil, configErr("--wait-guest-boot needs a vsock channel to the guest (systemd sends vmm.notify_socket over AF_VSOCK): with qemu, /dev/vhost-vsock and --ack-via vsock; this launch would use virtio-serial")
+	}
+	var err error
+	switch {
+	case useVsock:
+		if !inArgv {
+			cid = s.guestCID()
+			q.ackArgs = []string{"-device", fmt.Sprintf("vhost-vsock-pci,guest-cid=%d", cid)}
+		}
+		q.ch, err = vsockChannel(cid, s.GuestNotify)
+	default:
+		q.ch, err = serialChannel(runtimePath(s, "serial.sock"))
+		q.ackArgs = []string{
+			"-device", "virtio-serial-pci,id=credlink-vser",
+			"-chardev", "socket,id=credlink-ack,path=" + runtimePath(s, "serial.sock"),
+			"-device", "virtserialport,bus=credlink-vser.0,chardev=credlink-ack,name=" + SerialPortName,
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// serialChannel listens on the Unix socket QEMU's virtio-serial chardev connects to: one byte
+// stream for the VM's lifetime, in which the guest's port appears.
+func serialChannel(path string) (*channel, error) {
+	l, err := ack.ListenUnix(path)
+	if err != nil {
+		return nil, err
+	}
+	return &channel{addr: ack.Address{Kind: "serial", Name: SerialPortName}, kind: "virtio-serial", listener: l, stream: true}, nil
+}
+
+func (q *qemuVM) channel() *channel { return q.ch }
+
+// load builds the command line: one -smbios path=/dev/fd/N per OEM string, the channel's
+// devices, and a QMP socket for the power button unless the argv has one.
+func (q *qemuVM) load(oem []string) error {
+	q.oem = oem
+	bin := q.h.Binary
 	if bin == "" {
 		bin = "qemu-system-x86_64"
 	}
-	for i := range p.OEM {
-		q.extra = append(q.extra, "-smbios", fmt.Sprintf("type=11,path=/dev/fd/%d", firstExtraFD+i))
+	var extra []string
+	for i := range oem {
+		extra = append(extra, "-smbios", fmt.Sprintf("type=11,path=/dev/fd/%d", firstExtraFD+i))
 	}
-	q.extra = append(q.extra, ackArgs...)
-	if !argvHas(c.Argv, "-qmp") {
-		q.qmpPath = filepath.Join(runDir, "qmp.sock")
-		q.extra = append(q.extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
+	extra = append(extra, q.ackArgs...)
+	if !argvHas(q.h.Argv, "-qmp") {
+		q.qmpPath = runtimePath(q.s, "qmp.sock")
+		extra = append(extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
 	}
-	q.argv = append(append([]string{bin}, c.Argv...), q.extra...)
+	q.argv = append(append([]string{bin}, q.h.Argv...), extra...)
 	q.process = newProcess(exec.Command(q.argv[0], q.argv[1:]...))
-	q.cmd.Stdout, q.cmd.Stderr = c.Stdout, c.Stderr
-	return q
+	q.cmd.Stdout, q.cmd.Stderr = q.s.Stdout, q.s.Stderr
+	return nil
 }
 
 func (q *qemuVM) start(ctx context.Context) error {
 	var readers []*os.File
-	for range q.p.OEM {
+	for range q.oem {
 		r, w, err := os.Pipe()
 		if err != nil {
 			closeAll(readers)
@@ -131,7 +214,7 @@ func (q *qemuVM) start(ctx context.Context) error {
 	// and close each writer so QEMU sees the end of its string.
 	for i, w := range q.writers {
 		go func() {
-			_, _ = w.Write([]byte(q.p.OEM[i]))
+			_, _ = w.Write([]byte(q.oem[i]))
 			w.Close()
 		}()
 	}
@@ -194,8 +277,8 @@ func qmp(path, command string) error {
 
 func (q *qemuVM) plan() []string {
 	out := []string{"exec: " + strings.Join(q.argv, " ")}
-	for i := range q.p.OEM {
-		out = append(out, fmt.Sprintf("  fd %d (pipe) → %s", firstExtraFD+i, q.p.redactedOEM(i)))
+	for i, s := range q.oem {
+		out = append(out, fmt.Sprintf("  fd %d (pipe) → %s", firstExtraFD+i, credential.RedactOEMString(s)))
 	}
 	return out
 }

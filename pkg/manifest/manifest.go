@@ -17,22 +17,6 @@ import (
 // DefaultPath is where guest-agent looks for its manifest.
 const DefaultPath = "/etc/credlink/manifest.json"
 
-// Control credentials credlink itself delivers (see package ack); a manifest cannot list them
-// and verification never counts them as unexpected.
-const (
-	AckCredential = "credlink.ack"
-	KeyCredential = "credlink.key"
-	VMCredential  = "credlink.vm"
-	// NotifySocketCredential is systemd's own (v254+): where the guest's PID 1 sends READY=1.
-	// host-launcher --wait-guest-boot delivers it; it is not the guest's business to verify.
-	NotifySocketCredential = "vmm.notify_socket"
-)
-
-// IsControl reports whether name is one of credlink's own control credentials.
-func IsControl(name string) bool {
-	return name == AckCredential || name == KeyCredential || name == VMCredential || name == NotifySocketCredential
-}
-
 // Policy says what to do with credentials that arrive but are not listed.
 type Policy string
 
@@ -89,7 +73,7 @@ func Parse(b []byte) (*Manifest, error) {
 				if err := credential.ValidName(name); err != nil {
 					return p.errf(cpath, "%v", err)
 				}
-				if IsControl(name) {
+				if credential.IsControl(name) {
 					return p.errf(cpath, "%q is a credlink control credential and cannot be listed", name)
 				}
 				r, err := p.rule(cpath)

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -56,8 +58,8 @@ func NewAgent() *Agent {
 		ackUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "ack_accepted",
 			Help: "1 when the last acknowledgement was accepted by the host, else 0."}),
 	}
-	for _, r := range []string{"accepted", "rejected", "error"} {
-		a.ack.WithLabelValues(r)
+	for _, r := range ack.AttemptResults {
+		a.ack.WithLabelValues(string(r))
 	}
 	return a
 }
@@ -71,10 +73,10 @@ func (a *Agent) SetResult(r verify.Result) {
 }
 
 // ObserveAck records one acknowledgement attempt.
-func (a *Agent) ObserveAck(result string, rtt time.Duration, at time.Time) {
-	a.ack.WithLabelValues(result).Inc()
+func (a *Agent) ObserveAck(result ack.AttemptResult, rtt time.Duration, at time.Time) {
+	a.ack.WithLabelValues(string(result)).Inc()
 	a.ackRTT.Set(rtt.Seconds())
-	if result == "accepted" {
+	if result == ack.ResultAccepted {
 		a.ackLast.Set(float64(at.UnixNano()) / 1e9)
 		a.ackUp.Set(1)
 	} else {
@@ -107,7 +109,7 @@ func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, f := range r.Findings {
-		for _, s := range verify.Statuses {
+		for _, s := range credential.Statuses {
 			v := 0.0
 			if f.Status == s {
 				v = 1

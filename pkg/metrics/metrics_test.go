@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/verify"
 )
@@ -26,9 +27,9 @@ func sample() verify.Result {
 	return verify.Result{
 		OK: false, Expected: 2, Verified: 1, Time: time.Unix(1700000000, 500000000),
 		Findings: []verify.Finding{
-			{Name: "API_KEY", Status: verify.OK, Bytes: len(secret), Source: "smbios", Required: true, Secret: true, Value: v},
-			{Name: "DB_PASSWORD", Status: verify.Missing, Required: true, Secret: true, Fails: true},
-			{Name: "EXTRA", Status: verify.Unexpected, Bytes: len(secret), Source: "credentials", Secret: true, Value: v},
+			{Name: "API_KEY", Status: credential.StatusOK, Bytes: len(secret), Source: "smbios", Required: true, Secret: true, Value: v},
+			{Name: "DB_PASSWORD", Status: credential.StatusMissing, Required: true, Secret: true, Fails: true},
+			{Name: "EXTRA", Status: credential.StatusUnexpected, Bytes: len(secret), Source: "credentials", Secret: true, Value: v},
 		},
 	}
 }
@@ -36,8 +37,8 @@ func sample() verify.Result {
 func TestGoldenExposition(t *testing.T) {
 	a := NewAgent()
 	a.SetResult(sample())
-	a.ObserveAck("error", 2*time.Millisecond, time.Unix(1700000001, 0))
-	a.ObserveAck("accepted", 1500*time.Microsecond, time.Unix(1700000002, 0))
+	a.ObserveAck(ack.ResultError, 2*time.Millisecond, time.Unix(1700000001, 0))
+	a.ObserveAck(ack.ResultAccepted, 1500*time.Microsecond, time.Unix(1700000002, 0))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a)
 
@@ -80,7 +81,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	a := NewAgent()
 	a.SetResult(sample())
-	a.ObserveAck("accepted", time.Millisecond, time.Now())
+	a.ObserveAck(ack.ResultAccepted, time.Millisecond, time.Now())
 	out := scrape(t, Registry(a))
 	cmd := exec.Command("promtool", "check", "metrics")
 	cmd.Stdin = strings.NewReader(out)

@@ -18,6 +18,20 @@ type Message struct {
 	Received time.Time
 }
 
+// Parse splits a notification into its newline-separated KEY=VALUE assignments, as systemd's
+// manager does (src/core/manager.c, manager_dispatch_notify_fd → strv_split_newlines): lines
+// without '=' are ignored and a later assignment of a key replaces an earlier one. The values
+// are the sender's bytes: a caller that echoes them must bound and escape them.
+func Parse(raw string, received time.Time) Message {
+	m := Message{Raw: raw, Fields: map[string]string{}, Received: received}
+	for _, line := range strings.Split(raw, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m.Fields[k] = v
+		}
+	}
+	return m
+}
+
 // Listener receives notifications.
 type Listener struct {
 	Path string
@@ -53,13 +67,7 @@ func (l *Listener) loop() {
 			l.mu.Unlock()
 			return
 		}
-		m := Message{Raw: string(buf[:n]), Fields: map[string]string{}, Received: time.Now()}
-		for _, line := range strings.Split(m.Raw, "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				m.Fields[k] = v
-			}
-		}
-		l.all = append(l.all, m)
+		l.all = append(l.all, Parse(string(buf[:n]), time.Now()))
 		l.cond.Broadcast()
 		l.mu.Unlock()
 	}

@@ -2,6 +2,7 @@ package sdnotify
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -25,5 +26,24 @@ func TestWithGoSystemd(t *testing.T) {
 	}
 	if _, err := l.Wait(50*time.Millisecond, Has("STOPPING", "1")); !errors.Is(err, ErrTimeout) {
 		t.Errorf("Wait for an absent message: %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want map[string]string
+	}{
+		{"READY=1", map[string]string{"READY": "1"}},
+		{"READY=1\nSTATUS=a=b", map[string]string{"READY": "1", "STATUS": "a=b"}},
+		{"STATUS=one\nSTATUS=two", map[string]string{"STATUS": "two"}},
+		{"garbage\n\nREADY=1\n", map[string]string{"READY": "1"}},
+		{"", map[string]string{}},
+	}
+	for _, tt := range tests {
+		m := Parse(tt.raw, time.Time{})
+		if m.Raw != tt.raw || !maps.Equal(m.Fields, tt.want) {
+			t.Errorf("Parse(%q) = %v, want %v", tt.raw, m.Fields, tt.want)
+		}
 	}
 }

@@ -13,26 +13,10 @@ import (
 	"github.com/credlink/credlink/pkg/manifest"
 )
 
-// Status of one credential.
-type Status string
-
-const (
-	OK             Status = "ok"
-	Missing        Status = "missing"
-	WrongLength    Status = "wrong_length"
-	DigestMismatch Status = "digest_mismatch"
-	Invalid        Status = "invalid"
-	Unexpected     Status = "unexpected"
-	SourceMismatch Status = "source_mismatch"
-)
-
-// Statuses lists every status, for metrics that export one series per status.
-var Statuses = []Status{OK, Missing, WrongLength, DigestMismatch, Invalid, Unexpected, SourceMismatch}
-
 // Finding is the verdict on one credential.
 type Finding struct {
 	Name     string
-	Status   Status
+	Status   credential.Status
 	Bytes    int              // received length; 0 when missing
 	Source   string           // where it was read from; empty when missing
 	Detail   string           // why, for humans: "30 bytes, want 44"; never a secret value
@@ -86,25 +70,25 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 		}
 		switch {
 		case !ok && invalid[name] != "":
-			f.Status, f.Detail = Invalid, invalid[name]
+			f.Status, f.Detail = credential.StatusInvalid, invalid[name]
 		case elsewhere != "":
 			// The firmware has it but the primary source (systemd's import) does not: systemd
 			// dropped it, e.g. systemd < 257 reading only the first page of the table.
-			f.Status, f.Detail = SourceMismatch, elsewhere
+			f.Status, f.Detail = credential.StatusSourceMismatch, elsewhere
 		case !ok:
-			f.Status, f.Detail = Missing, "not received"
+			f.Status, f.Detail = credential.StatusMissing, "not received"
 		default:
 			f.Bytes, f.Source, f.Value = c.Value.Len(), c.Source, c.Value
 			f.Status, f.Detail = check(rule, c.Value.Bytes())
-			if f.Status == OK && mismatch[name] != "" {
-				f.Status, f.Detail = SourceMismatch, mismatch[name]
+			if f.Status == credential.StatusOK && mismatch[name] != "" {
+				f.Status, f.Detail = credential.StatusSourceMismatch, mismatch[name]
 			}
 		}
-		present := f.Status != Missing
-		f.Fails = f.Status != OK && (f.Required || present)
+		present := f.Status != credential.StatusMissing
+		f.Fails = f.Status != credential.StatusOK && (f.Required || present)
 		if f.Required || present {
 			res.Expected++
-			if f.Status == OK {
+			if f.Status == credential.StatusOK {
 				res.Verified++
 			}
 		}
@@ -113,10 +97,10 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 
 	var extra []Finding
 	for _, c := range in.Set.All() {
-		if _, listed := m.Credentials[c.Name]; listed || manifest.IsControl(c.Name) || m.Unexpected == manifest.Ignore {
+		if _, listed := m.Credentials[c.Name]; listed || credential.IsControl(c.Name) || m.Unexpected == manifest.Ignore {
 			continue
 		}
-		extra = append(extra, Finding{Name: c.Name, Status: Unexpected, Bytes: c.Value.Len(), Source: c.Source,
+		extra = append(extra, Finding{Name: c.Name, Status: credential.StatusUnexpected, Bytes: c.Value.Len(), Source: c.Source,
 			Detail: "not in the manifest", Secret: true, Value: c.Value, Fails: m.Unexpected == manifest.Fail})
 	}
 	slices.SortFunc(extra, func(a, b Finding) int { return strings.Compare(a.Name, b.Name) })
@@ -130,20 +114,20 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 }
 
 // check applies one rule to a value.
-func check(r manifest.Rule, v []byte) (Status, string) {
+func check(r manifest.Rule, v []byte) (credential.Status, string) {
 	n := len(v)
 	switch {
 	case r.Bytes != nil && n != *r.Bytes:
-		return WrongLength, fmt.Sprintf("%d bytes, want %d", n, *r.Bytes)
+		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %d", n, *r.Bytes)
 	case r.MinBytes != nil && n < *r.MinBytes, r.MaxBytes != nil && n > *r.MaxBytes:
-		return WrongLength, fmt.Sprintf("%d bytes, want %s", n, rangeText(r))
+		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %s", n, rangeText(r))
 	case r.SHA256 != nil:
 		sum := sha256.Sum256(v)
 		if subtle.ConstantTimeCompare(sum[:], r.SHA256) != 1 {
-			return DigestMismatch, "sha256 differs from the manifest"
+			return credential.StatusDigestMismatch, "sha256 differs from the manifest"
 		}
 	}
-	return OK, fmt.Sprintf("%d bytes", n)
+	return credential.StatusOK, fmt.Sprintf("%d bytes", n)
 }
 
 func rangeText(r manifest.Rule) string {

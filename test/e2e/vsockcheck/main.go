@@ -66,8 +66,8 @@ func attempt(agent string, creds []credential.Credential, filterCID uint32, want
 	go srv.Serve(ctx, l)
 
 	all := append(append([]credential.Credential{}, creds...),
-		credential.Credential{Name: "credlink.ack", Value: credential.NewValue([]byte(fmt.Sprintf("vsock:%d:%d", loopbackCID, port)))},
-		credential.Credential{Name: "credlink.key", Value: credential.NewValue(key)})
+		credential.Credential{Name: credential.AckCredential, Value: credential.NewValue([]byte(fmt.Sprintf("vsock:%d:%d", loopbackCID, port)))},
+		credential.Credential{Name: credential.KeyCredential, Value: credential.NewValue(key)})
 	strs, err := credential.Encode(all, credential.DefaultBudget)
 	if err != nil {
 		return err
