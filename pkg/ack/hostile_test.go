@@ -1,0 +1,253 @@
+package ack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/credlink/credlink/pkg/logging"
+)
+
+// A key holder (guest root, a compromised agent) controls every string of its report. None of
+// them may reach the host's reasons — which become STATUS= and log lines — unless it passed
+// systemd's name rules or the closed set of statuses; anything else makes the whole report
+// malformed, with a reason the host wrote itself.
+func TestKeyHolderReportTextIsValidated(t *testing.T) {
+	key := newKey(t)
+	h := startServer(t, key)
+	smuggle := "\nREADY=1\nMAINPID=1"
+	tests := map[string]func(r *Report){
+		"status with newline":      func(r *Report) { r.Credentials[0].Status = "wrong_length" + smuggle },
+		"unknown status":           func(r *Report) { r.Credentials[0].Status = "fine_really" },
+		"unsent name with newline": func(r *Report) { r.OK = false; r.Credentials = append(r.Credentials, CredentialReport{Name: "X" + smuggle, Status: "missing"}) },
+		"invalid name":             func(r *Report) { r.Credentials = append(r.Credentials, CredentialReport{Name: "../etc", Status: "ok"}) },
+		"vm with newline":          func(r *Report) { r.VM = "vm1" + smuggle },
+		"boot id with newline":     func(r *Report) { r.BootID = "b" + smuggle },
+		"agent with newline":       func(r *Report) { r.Agent = "a" + smuggle },
+		"unknown source":           func(r *Report) { r.Credentials[0].Source = "smbios" + smuggle },
+		"negative bytes":           func(r *Report) { r.Credentials[0].Bytes = -1 },
+		"short MAC":                func(r *Report) { r.Credentials[0].MAC = []byte{1} },
+		"huge vm":                  func(r *Report) { r.VM = strings.Repeat("v", 100000) },
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := reportFor(key, sent, true)
+			mutate(&r)
+			v, err := h.client(key).Exchange(context.Background(), r)
+			if err == nil || v.Accepted {
+				t.Fatalf("accepted: %+v %v", v, err)
+			}
+			res := h.last()
+			if !res.Authenticated || res.Accepted || len(res.Reasons) != 1 || !strings.HasPrefix(res.Reasons[0], "malformed report: ") {
+				t.Fatalf("result %+v", res)
+			}
+			for _, bad := range []string{"\n", "READY", "MAINPID", "fine_really", "../etc", "vvvv"} {
+				if strings.Contains(res.Reasons[0], bad) {
+					t.Errorf("reason carries guest text %q: %q", bad, res.Reasons[0])
+				}
+			}
+		})
+	}
+}
+
+// Nothing a peer without the key sends may produce more than a few log lines: 2,000 bogus
+// exchanges used to write 2,000 journal lines in about a second, for the VM's lifetime.
+func TestUnauthenticatedFloodLogIsRateLimited(t *testing.T) {
+	key := newKey(t)
+	var buf syncBuffer
+	h := startServer(t, key)
+	h.srv.Logger = logging.New(&buf, true, slog.LevelInfo)
+	other := newKey(t)
+	kinds := []func(c net.Conn){
+		func(c net.Conn) { WriteFrame(c, TypeHello, []byte("not json")) },
+		func(c net.Conn) { WriteFrame(c, TypeReport, make([]byte, 64)) },
+		func(c net.Conn) { // a well-formed exchange under another key
+			cl := &Client{Key: other, Dialer: connDialer{c}, Timeout: time.Second}
+			_, _ = cl.Exchange(context.Background(), reportFor(other, sent, true))
+		},
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range 2000 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := net.Dial("unix", h.path)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Second))
+			kinds[i%len(kinds)](c)
+			_, _ = c.Read(make([]byte, 1)) // until the host closes
+		}()
+	}
+	wg.Wait()
+	v, err := h.client(key).Exchange(context.Background(), reportFor(key, sent, true))
+	if err != nil || !v.Accepted {
+		t.Fatalf("real agent after the flood: %+v %v", v, err)
+	}
+	if lines := strings.Count(buf.String(), "\n"); lines > 20 {
+		t.Fatalf("2,000 unauthenticated exchanges wrote %d log lines; first ones:\n%.2000s", lines, buf.String())
+	}
+}
+
+// connDialer hands out one connection the test already opened.
+type connDialer struct{ c net.Conn }
+
+func (d connDialer) Dial(context.Context) (Conn, error) { return nopCloser{d.c}, nil }
+func (connDialer) Stream() bool                        { return false }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// holdConnections keeps n connections open to path, re-opening each one as soon as the host
+// closes it, until ctx ends: the cheap flood the review used (negligible CPU for the peer).
+func holdConnections(ctx context.Context, path string, n int, open *atomic.Int64) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				open.Add(1)
+				stop := context.AfterFunc(ctx, func() { c.Close() })
+				_, _ = c.Read(make([]byte, 1)) // blocks until the host closes it
+				stop()
+				c.Close()
+				open.Add(-1)
+			}
+		}()
+	}
+	return &wg
+}
+
+// 1,024 connections held open (the listener's whole capacity) must not keep the real agent
+// out: it used to wait until the 10 s exchange deadline freed a slot, and lose the race for it.
+func TestAckThroughHeldConnections(t *testing.T) {
+	key := newKey(t)
+	h := startServer(t, key)
+	h.srv.ExchangeTimeout = 10 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	var open atomic.Int64
+	wg := holdConnections(ctx, h.path, 1024, &open)
+	defer func() { cancel(); wg.Wait() }()
+	for open.Load() < 1024 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	lat := measureAck(t, h, key, 5)
+	t.Logf("real ack with 1,024 held connections: median %v, max %v (%d attempts in all); evicted %d, dropped %d",
+		lat.median, lat.max, lat.attempts, h.srv.Evicted.Load(), h.srv.Dropped.Load())
+	if lat.max > 2*time.Second {
+		t.Fatalf("real ack took %v with 1,024 held connections", lat.max)
+	}
+}
+
+// A peer reconnecting as fast as it can: the real ack still gets through quickly.
+func TestAckThroughReconnectStorm(t *testing.T) {
+	key := newKey(t)
+	h := startServer(t, key)
+	ctx, cancel := context.WithCancel(context.Background())
+	var dials atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c, err := net.Dial("unix", h.path)
+				if err != nil {
+					continue
+				}
+				dials.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	d0, t0 := dials.Load(), time.Now()
+	lat := measureAck(t, h, key, 5)
+	rate := float64(dials.Load()-d0) / time.Since(t0).Seconds()
+	cancel()
+	wg.Wait()
+	t.Logf("real ack during a reconnect storm of %.0f connections/s: median %v, max %v (%d attempts in all)", rate, lat.median, lat.max, lat.attempts)
+	if lat.max > 2*time.Second {
+		t.Fatalf("real ack took %v during the storm", lat.max)
+	}
+}
+
+type latencies struct {
+	median, max time.Duration
+	attempts    int
+}
+
+// measureAck runs n acknowledgements the way the agent does (with its retries) and returns
+// their latency from the first dial to the verdict.
+func measureAck(t *testing.T, h *harness, key []byte, n int) latencies {
+	t.Helper()
+	var all []time.Duration
+	var out latencies
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		v, err := h.client(key).Acknowledge(ctx, reportFor(key, sent, true), Backoff{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+			func(Attempt) { out.attempts++ })
+		cancel()
+		if err != nil || !v.Accepted {
+			t.Fatalf("real agent: %+v %v after %v", v, err, time.Since(start))
+		}
+		all = append(all, time.Since(start))
+	}
+	for i := range all { // tiny sort
+		for j := i + 1; j < len(all); j++ {
+			if all[j] < all[i] {
+				all[i], all[j] = all[j], all[i]
+			}
+		}
+	}
+	out.median, out.max = all[len(all)/2], all[len(all)-1]
+	return out
+}
+
+// A torn frame on virtio-serial (a header announcing 10 KB, then nothing: the agent died while
+// writing) must not swallow what follows until 10 KB have arrived: the agent's next attempt
+// gets through.
+func TestSerialTornFrameResyncsWithinOneRetry(t *testing.T) {
+	key := newKey(t)
+	hostEnd, guestEnd := net.Pipe()
+	srv := &Server{Key: key, Sent: sent}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeStream(ctx, hostEnd, "serial") }()
+	defer func() { cancel(); <-done }()
+
+	body, _ := json.Marshal(reportFor(key, sent, true))
+	torn := appendFrame(nil, TypeReport, append(make([]byte, 32), bytes.Repeat(body, 10240/len(body)+1)...))
+	if _, err := guestEnd.Write(torn[:headerLen+100]); err != nil {
+		t.Fatal(err)
+	}
+	client := &Client{Key: key, Dialer: &pipeDialer{c: guestEnd}, Timeout: 2 * time.Second}
+	v, err := client.Exchange(ctx, reportFor(key, sent, true))
+	if err != nil || !v.Accepted {
+		t.Fatalf("first attempt after a torn %d-byte frame: %+v %v", len(torn), v, err)
+	}
+}
