@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net"
 	"path/filepath"
@@ -159,8 +160,9 @@ func TestExchangeRejections(t *testing.T) {
 	}
 }
 
-// A report MACed with another key (another VM, an earlier launch, a forger) is not
-// authenticated, gets no verdict and does not count.
+// A peer with another key (another VM, an earlier launch, a forger) fails at its hello: no
+// challenge, no result, only a refusal counted (and logged, rate-limited). A report MACed with
+// another key after a genuine hello is not authenticated and gets no verdict.
 func TestForgedReport(t *testing.T) {
 	key := newKey(t)
 	h := startServer(t, key)
@@ -168,6 +170,18 @@ func TestForgedReport(t *testing.T) {
 	_, err := (&Client{Key: other, Dialer: UnixDialer{Path: h.path}, Timeout: time.Second}).Exchange(context.Background(), reportFor(other, sent, true))
 	if err == nil || errors.Is(err, ErrRejected) {
 		t.Fatalf("forged exchange: %v", err)
+	}
+	if res := h.last(); res.Reasons != nil || h.srv.Refused.Load() != 1 {
+		t.Errorf("result %+v, refused %d", res, h.srv.Refused.Load())
+	}
+	_, _, err = rawExchange(t, key, h.path, func(ch Challenge) []byte {
+		r := reportFor(other, sent, true)
+		r.Version, r.Nonce = Version, ch.Nonce
+		p, _ := seal(other, labelReport, ch.Nonce, r)
+		return p
+	})
+	if err == nil {
+		t.Error("forged report got an answer")
 	}
 	if res := h.last(); res.Authenticated || res.Accepted || !strings.Contains(res.Reasons[0], "MAC does not verify") {
 		t.Errorf("result %+v", res)
@@ -185,14 +199,16 @@ func TestForgedVerdict(t *testing.T) {
 }
 
 // rawExchange speaks the protocol by hand: hello, read challenge, then send payload as a report.
-func rawExchange(t *testing.T, path string, report func(ch Challenge) []byte) (byte, []byte, error) {
+func rawExchange(t *testing.T, key []byte, path string, report func(ch Challenge) []byte) (byte, []byte, error) {
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
-	WriteFrame(c, TypeHello, []byte(`{"nonce":"AAAAAAAAAAAAAAAAAAAAAA==","boot_id":"b"}`))
+	hn := make([]byte, NonceSize)
+	hello, _ := json.Marshal(Hello{Nonce: hn, BootID: "b", MAC: HelloMAC(key, hn, "b")})
+	WriteFrame(c, TypeHello, hello)
 	fr := NewFrameReader(c, false)
 	typ, payload, err := fr.Next()
 	if err != nil || typ != TypeChallenge {
@@ -212,7 +228,7 @@ func TestReplayedReport(t *testing.T) {
 	key := newKey(t)
 	h := startServer(t, key)
 	var recorded []byte
-	typ, _, err := rawExchange(t, h.path, func(ch Challenge) []byte {
+	typ, _, err := rawExchange(t, key, h.path, func(ch Challenge) []byte {
 		r := reportFor(key, sent, true)
 		r.Version, r.Nonce = Version, ch.Nonce
 		recorded, _ = seal(key, labelReport, ch.Nonce, r)
@@ -221,7 +237,7 @@ func TestReplayedReport(t *testing.T) {
 	if err != nil || typ != TypeVerdict || !h.last().Accepted {
 		t.Fatalf("original exchange: %d %v %+v", typ, err, h.last())
 	}
-	_, _, err = rawExchange(t, h.path, func(Challenge) []byte { return recorded })
+	_, _, err = rawExchange(t, key, h.path, func(Challenge) []byte { return recorded })
 	if err == nil {
 		t.Error("replayed report got an answer")
 	}
@@ -229,7 +245,7 @@ func TestReplayedReport(t *testing.T) {
 		t.Errorf("replay result %+v", res)
 	}
 	// A report sealed with a different nonce but carrying the right one inside fails the same way.
-	_, _, _ = rawExchange(t, h.path, func(ch Challenge) []byte {
+	_, _, _ = rawExchange(t, key, h.path, func(ch Challenge) []byte {
 		r := reportFor(key, sent, true)
 		r.Version, r.Nonce = Version, ch.Nonce
 		p, _ := seal(key, labelReport, make([]byte, NonceSize), r)

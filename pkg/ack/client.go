@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +25,12 @@ type Dialer interface {
 	// (virtio-serial), where stale frames may arrive and must be skipped.
 	Stream() bool
 }
+
+// ErrBusy marks an attempt the host turned away before its challenge: the listener's backlog was
+// full (EAGAIN from connect on a Unix socket, a reset on vsock) or the connection was closed
+// before the challenge (evicted by a flood). Acknowledge retries these at once, without growing
+// its backoff, so a flood from inside the guest delays the real agent by one short retry.
+var ErrBusy = errors.New("host busy")
 
 // ErrRejected is returned when the host answered with an authenticated rejection; retrying the
 // same report cannot change the answer.
@@ -48,6 +55,9 @@ func (c *Client) Exchange(ctx context.Context, r Report) (Verdict, error) {
 	defer cancel()
 	conn, err := c.Dialer.Dial(ctx)
 	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ECONNRESET) {
+			return Verdict{}, fmt.Errorf("dial: %w: %w", ErrBusy, err)
+		}
 		return Verdict{}, fmt.Errorf("dial: %w", err)
 	}
 	defer conn.Close()
@@ -64,7 +74,7 @@ func (c *Client) Exchange(ctx context.Context, r Report) (Verdict, error) {
 	for i := range helloNonce {
 		helloNonce[i] = byte(mrand.Uint32())
 	}
-	body, _ := json.Marshal(Hello{Nonce: helloNonce, BootID: r.BootID})
+	body, _ := json.Marshal(Hello{Nonce: helloNonce, BootID: r.BootID, MAC: HelloMAC(c.Key, helloNonce, r.BootID)})
 	if err := WriteFrame(conn, TypeHello, body); err != nil {
 		return Verdict{}, fmt.Errorf("send hello: %w", err)
 	}
@@ -73,6 +83,9 @@ func (c *Client) Exchange(ctx context.Context, r Report) (Verdict, error) {
 	for {
 		typ, payload, err := fr.Next()
 		if err != nil {
+			if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+				return Verdict{}, fmt.Errorf("wait for challenge: %w: closed by the host: %w", ErrBusy, err)
+			}
 			return Verdict{}, fmt.Errorf("wait for challenge: %w", ctxErr(ctx, err))
 		}
 		if typ != TypeChallenge {
@@ -128,6 +141,14 @@ type Backoff struct {
 	Initial time.Duration // first wait; default 100ms
 	Max     time.Duration // cap; default 5s
 	Jitter  float64       // ± fraction; default 0.2
+	Busy    time.Duration // wait after ErrBusy, which does not grow; default 10ms
+}
+
+// BusyDelay returns the wait after an attempt the host turned away (ErrBusy): short and
+// jittered, so that the agent keeps trying while a flood lasts without spinning.
+func (b Backoff) BusyDelay() time.Duration {
+	d := durationOr(b.Busy, 10*time.Millisecond)
+	return d/2 + time.Duration(mrand.Int64N(int64(d)))
 }
 
 // Delay returns the wait before retry n (n ≥ 1).
@@ -170,6 +191,7 @@ type Attempt struct {
 // authentically (retrying cannot help), or ctx ends (the caller's deadline). observe, if not nil,
 // sees every attempt.
 func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe func(Attempt)) (Verdict, error) {
+	slow := 0 // attempts that failed for a reason other than ErrBusy
 	for n := 1; ; n++ {
 		start := time.Now()
 		v, err := c.Exchange(ctx, r)
@@ -188,10 +210,15 @@ func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe f
 		if a.Result != ResultError {
 			return v, err
 		}
+		delay := b.BusyDelay()
+		if !errors.Is(err, ErrBusy) {
+			slow++
+			delay = b.Delay(slow)
+		}
 		select {
 		case <-ctx.Done():
 			return Verdict{}, fmt.Errorf("no acknowledgement after %d attempts: %w (last: %v)", n, ctx.Err(), err)
-		case <-time.After(b.Delay(n)):
+		case <-time.After(delay):
 		}
 	}
 }

@@ -114,6 +114,54 @@ func (f *FrameReader) fill(n int) error {
 	return nil
 }
 
+// ErrTornFrame is a frame cut short on a stream: a valid header for the next frame arrived
+// before this one's payload was complete (its writer died mid-frame, or a guest rebooted).
+var ErrTornFrame = fmt.Errorf("%w: torn frame", ErrBadFrame)
+
+// fillWatching is fill for the payload of a frame on a resynchronising stream: while the
+// payload is incomplete it watches the arriving bytes for the start of another frame — a magic
+// followed by a header whose checksum holds — and gives up on this one as torn when it sees
+// one, so that the next frame (the agent's retry) is read at once instead of being swallowed
+// as payload until the announced length has arrived. A valid 16-byte header inside a genuine
+// payload would need a 32-bit magic and a 32-bit checksum to match by chance: payloads are
+// JSON, which carries no raw control bytes, behind at most a 32-byte MAC.
+func (f *FrameReader) fillWatching(total int) error {
+	scanned := headerLen
+	for len(f.buf) < total {
+		// Read whatever is available, at most up to the end of this frame.
+		if cap(f.buf)-len(f.buf) < 512 {
+			nb := make([]byte, len(f.buf), max(2*cap(f.buf), len(f.buf)+4096))
+			copy(nb, f.buf)
+			f.buf = nb
+		}
+		end := min(cap(f.buf), total)
+		if end <= len(f.buf) {
+			end = cap(f.buf)
+		}
+		m, err := f.r.Read(f.buf[len(f.buf):end])
+		f.buf = f.buf[:len(f.buf)+m]
+		for ; scanned+headerLen <= len(f.buf) && scanned < total; scanned++ {
+			if f.buf[scanned] == magic[0] && validHeader(f.buf[scanned:scanned+headerLen]) {
+				return ErrTornFrame
+			}
+		}
+		if err != nil {
+			if len(f.buf) >= total {
+				return nil
+			}
+			if errors.Is(err, io.EOF) && len(f.buf) > 0 {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func validHeader(h []byte) bool {
+	return [4]byte(h[:4]) == magic && binary.BigEndian.Uint32(h[12:]) == crc32.Checksum(h[:12], castagnoli)
+}
+
 func (f *FrameReader) discard(n int) {
 	f.buf = f.buf[:copy(f.buf, f.buf[n:])]
 }
@@ -171,7 +219,11 @@ func (f *FrameReader) try() (byte, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: %d bytes announced", ErrFrameLarge, n)
 	}
 	total := headerLen + int(n) + trailerLen
-	if err := f.fill(total); err != nil {
+	if f.resync {
+		if err := f.fillWatching(total); err != nil {
+			return 0, nil, err
+		}
+	} else if err := f.fill(total); err != nil {
 		return 0, nil, err
 	}
 	payload := f.buf[headerLen : headerLen+int(n)]

@@ -21,6 +21,7 @@ const NonceSize = 16
 // Domain separation labels: a MAC made for one purpose never verifies for another.
 const (
 	labelCredential = "credlink/v1 credential"
+	labelHello      = "credlink/v1 hello"
 	labelReport     = "credlink/v1 report"
 	labelVerdict    = "credlink/v1 verdict"
 )
@@ -33,10 +34,20 @@ var (
 )
 
 // Hello opens an exchange. Its nonce comes back in the challenge, so that on a stream transport
-// the agent can tell the answer to this hello from a stale one.
+// the agent can tell the answer to this hello from a stale one. Its MAC (HelloMAC) proves
+// possession of the key in the first frame: the host keeps a connection whose hello verifies
+// out of reach of a flood, and closes one whose hello does not at once (see Server.Serve).
 type Hello struct {
 	Nonce  []byte `json:"nonce"`
 	BootID string `json:"boot_id"`
+	MAC    []byte `json:"mac"`
+}
+
+// HelloMAC is HMAC-SHA256(key, len‖"credlink/v1 hello", len‖nonce, len‖boot id). A recorded
+// hello can be replayed, but only by someone who can read the agent's traffic, and it earns no
+// more than a challenge: the report still needs the key.
+func HelloMAC(key, nonce []byte, bootID string) []byte {
+	return messageMAC(key, labelHello, nonce, []byte(bootID))
 }
 
 // Challenge carries the host's single-use nonce for the report that follows.

@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"container/list"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/logging"
 )
 
 // Result is the outcome of one report the host received.
@@ -32,30 +34,41 @@ type Result struct {
 	Received      time.Time // when the report frame was complete
 }
 
-// Server is the host side of the acknowledgement: it challenges every hello, verifies reports
-// against what the launcher sent, and answers with a MACed verdict.
+// Server is the host side of the acknowledgement: it challenges every hello that proves the
+// key, verifies reports against what the launcher sent, and answers with a MACed verdict.
 type Server struct {
 	Key  []byte
 	Sent []credential.Credential // what was delivered, control credentials excluded
 	VM   string                  // expected VM name; empty accepts any
 
-	// ExchangeTimeout bounds a whole exchange on a connection transport (hello to verdict), so
-	// silent or slow peers cannot hold the listener. Default 10s.
+	// HelloTimeout bounds the wait for a connection's first frame, a hello whose MAC verifies;
+	// a connection that has not sent one by then is closed. Default 2s.
+	HelloTimeout time.Duration
+	// ExchangeTimeout bounds the rest of an exchange on a connection transport (hello to
+	// verdict). Default 10s.
 	ExchangeTimeout time.Duration
 	// WriteTimeout bounds each write. Default 5s.
 	WriteTimeout time.Duration
-	// MaxConns bounds concurrently served connections; further ones are closed at once.
-	// Default 1024.
+	// MaxConns bounds concurrently served connections. When all are busy, a new connection
+	// evicts the oldest one that has not yet proven the key (Evicted); only when every slot is
+	// held by a key holder is the new one closed at once (Dropped). Default 1024.
 	MaxConns int
 	// OnResult is called for every report, authenticated or not, from the serving goroutine.
 	OnResult func(Result)
 	Logger   *slog.Logger
+	// Unauthenticated logs what peers without the key cause, rate-limited. Default: Logger,
+	// 10 lines a minute, the rest counted.
+	Unauthenticated *logging.Limiter
 
 	mu       sync.Mutex
 	lastBoot string
-	active   atomic.Int64
-	// Dropped counts connections closed at once because MaxConns were busy.
+	limOnce  sync.Once
+	// Evicted counts connections closed to make room because they had not proven the key.
+	Evicted atomic.Int64
+	// Dropped counts connections closed at once because every slot was held by a key holder.
 	Dropped atomic.Int64
+	// Refused counts hellos and frames refused before the key was proven.
+	Refused atomic.Int64
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -65,6 +78,15 @@ func (s *Server) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+func (s *Server) unauth() *logging.Limiter {
+	s.limOnce.Do(func() {
+		if s.Unauthenticated == nil {
+			s.Unauthenticated = &logging.Limiter{Logger: s.logger()}
+		}
+	})
+	return s.Unauthenticated
+}
+
 func durationOr(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
@@ -72,18 +94,81 @@ func durationOr(d, def time.Duration) time.Duration {
 	return def
 }
 
+// slots is Serve's connection table: how many connections are served, and which of them have
+// not yet proven the key, oldest first — the ones a new connection may evict.
+type slots struct {
+	mu      sync.Mutex
+	active  int
+	pending list.List // of *slot
+}
+
+type slot struct {
+	c       net.Conn
+	elem    *list.Element // in pending until the hello verifies; nil after
+	evicted bool
+}
+
+// admit makes room for c, evicting the oldest unproven connection when all max slots are
+// busy; it returns nil when every slot is held by a key holder.
+func (s *Server) admit(t *slots, c net.Conn, max int) *slot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.active >= max {
+		e := t.pending.Front()
+		if e == nil {
+			return nil
+		}
+		old := t.pending.Remove(e).(*slot)
+		old.elem, old.evicted = nil, true
+		old.c.Close()
+		t.active--
+		s.Evicted.Add(1)
+	}
+	t.active++
+	sl := &slot{c: c}
+	sl.elem = t.pending.PushBack(sl)
+	return sl
+}
+
+// prove moves sl out of the evictable set; false if it was evicted meanwhile.
+func (t *slots) prove(sl *slot) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if sl.evicted {
+		return false
+	}
+	t.pending.Remove(sl.elem)
+	sl.elem = nil
+	return true
+}
+
+func (t *slots) release(sl *slot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if sl.evicted {
+		return
+	}
+	if sl.elem != nil {
+		t.pending.Remove(sl.elem)
+	}
+	t.active--
+}
+
 // Serve accepts connections until ctx ends or the listener fails, serving each in its own
-// goroutine under the exchange deadline. It closes l when ctx ends.
+// goroutine. A connection must open with a hello that proves the key within HelloTimeout;
+// until it has, it may be evicted by a newer connection when MaxConns are busy, so a peer
+// without the key can hold at most the slots nobody else needs. It closes l when ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err := checkKey(s.Key); err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	maxConns := int64(s.MaxConns)
+	maxConns := s.MaxConns
 	if maxConns <= 0 {
 		maxConns = 1024
 	}
+	var t slots
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -98,8 +183,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		if s.active.Add(1) > maxConns {
-			s.active.Add(-1)
+		sl := s.admit(&t, c, maxConns)
+		if sl == nil {
 			s.Dropped.Add(1)
 			c.Close()
 			continue
@@ -107,12 +192,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer s.active.Add(-1)
+			defer t.release(sl)
 			defer c.Close()
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
-			_ = c.SetDeadline(time.Now().Add(durationOr(s.ExchangeTimeout, 10*time.Second)))
-			s.serve(c, c.RemoteAddr().String(), false)
+			_ = c.SetDeadline(time.Now().Add(durationOr(s.HelloTimeout, 2*time.Second)))
+			s.serve(c, c.RemoteAddr().String(), false, func() bool {
+				if !t.prove(sl) {
+					return false
+				}
+				_ = c.SetDeadline(time.Now().Add(durationOr(s.ExchangeTimeout, 10*time.Second)))
+				return true
+			})
 		}()
 	}
 }
@@ -126,7 +217,7 @@ func (s *Server) ServeStream(ctx context.Context, rw io.ReadWriteCloser, peer st
 	}
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
 	defer stop()
-	err := s.serve(rw, peer, true)
+	err := s.serve(rw, peer, true, nil)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -136,8 +227,9 @@ func (s *Server) ServeStream(ctx context.Context, rw io.ReadWriteCloser, peer st
 type deadliner interface{ SetWriteDeadline(time.Time) error }
 
 // serve runs exchanges on one stream. On connection transports (resync false) it returns after
-// the first verdict or the first malformed frame.
-func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
+// the first verdict or the first frame that is not what the exchange expects. proven, if not
+// nil, is told when a hello has proven the key; it returns false to end the connection.
+func (s *Server) serve(rw io.ReadWriter, peer string, resync bool, proven func() bool) error {
 	log := s.logger().With("peer", peer)
 	fr := NewFrameReader(rw, resync)
 	var nonce []byte // the outstanding challenge; single use
@@ -147,6 +239,18 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 			_ = d.SetWriteDeadline(time.Now().Add(durationOr(s.WriteTimeout, 5*time.Second)))
 		}
 		return WriteFrame(rw, typ, payload)
+	}
+	refuse := func(what string, err error) error {
+		s.Refused.Add(1)
+		args := []any{"peer", peer}
+		if err != nil {
+			args = append(args, "err", err)
+		}
+		s.unauth().Warn("ack: refused "+what, args...)
+		if resync {
+			return nil
+		}
+		return ErrBadMessage
 	}
 	for {
 		typ, payload, err := fr.Next()
@@ -160,11 +264,19 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 		case TypeHello:
 			var h Hello
 			if err := decodeStrict(payload, &h); err != nil || len(h.Nonce) != NonceSize {
-				log.Warn("ack: malformed hello", "err", err)
-				if !resync {
-					return ErrBadMessage
+				if err := refuse("malformed hello", err); err != nil {
+					return err
 				}
 				continue
+			}
+			if !hmac.Equal(h.MAC, HelloMAC(s.Key, h.Nonce, h.BootID)) {
+				if err := refuse("hello without proof of the key", nil); err != nil {
+					return err
+				}
+				continue
+			}
+			if proven != nil && !proven() {
+				return nil
 			}
 			helloAt = time.Now()
 			nonce = make([]byte, NonceSize)
@@ -174,6 +286,12 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 				return err
 			}
 		case TypeReport:
+			if nonce == nil {
+				if err := refuse("report without a challenge", nil); err != nil {
+					return err
+				}
+				continue
+			}
 			res := s.check(payload, nonce)
 			res.Peer = peer
 			res.Started, res.Received = helloAt, time.Now()
@@ -189,7 +307,8 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 					log.Warn("ack: could not send verdict", "err", err)
 				}
 			} else {
-				log.Warn("ack: refused unauthenticated report", "reason", res.Reasons[0])
+				s.Refused.Add(1)
+				s.unauth().Warn("ack: refused unauthenticated report", "peer", peer, "reason", res.Reasons[0])
 			}
 			nonce = nil
 			if !resync {
@@ -197,7 +316,7 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool) error {
 			}
 		default:
 			if !resync {
-				return fmt.Errorf("%w: unexpected message type %d", ErrBadMessage, typ)
+				return refuse(fmt.Sprintf("unexpected message type %d", typ), nil)
 			}
 		}
 	}
@@ -212,6 +331,10 @@ func (s *Server) check(payload, nonce []byte) Result {
 	if err := open(s.Key, labelReport, nonce, payload, &r); err != nil {
 		// Wrong key (another launch or VM), wrong nonce (a replay) or a forgery look alike here.
 		return Result{Reasons: []string{"report not authenticated: " + err.Error()}}
+	}
+	if err := validateReport(&r); err != nil {
+		// Authentic, so the guest's key holder sent it; but none of it is fit to be repeated.
+		return Result{Authenticated: true, Reasons: []string{"malformed report: " + err.Error()}}
 	}
 	res := Result{Authenticated: true, Report: &r}
 	if r.Version != Version {

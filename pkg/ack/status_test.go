@@ -10,7 +10,8 @@ import (
 
 // TestReasonsEchoOnlyKnownWords: an authentic report from a hostile guest cannot put its own
 // words into the reasons the launcher copies into STATUS=: a newline there would start a new
-// notify assignment (READY=1). Known statuses and valid names still come through.
+// notify assignment (READY=1). Known statuses and valid names still come through; an unknown
+// status or an invalid name makes the whole report malformed (validateReport).
 func TestReasonsEchoOnlyKnownWords(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, KeySize)
 	nonce := bytes.Repeat([]byte{1}, NonceSize)
@@ -23,9 +24,9 @@ func TestReasonsEchoOnlyKnownWords(t *testing.T) {
 		{"known words", "wrong_length", "EXTRA", "missing",
 			[]string{"A: wrong_length in the guest", "EXTRA: missing in the guest"}, nil},
 		{"hostile status", "x\nREADY=1", "EXTRA", "y\nREADY=1",
-			[]string{"A: an unknown status in the guest", "EXTRA: an unknown status in the guest"}, []string{"READY", "\n"}},
+			[]string{"malformed report: credential 0: status is not one of"}, []string{"READY", "\n"}},
 		{"hostile name", "ok", "B\nREADY=1", "missing",
-			[]string{"a credential with an invalid name: missing in the guest"}, []string{"READY", "\n"}},
+			[]string{"malformed report: credential 1: name is not a valid systemd credential name"}, []string{"READY", "\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
