@@ -47,11 +47,14 @@ type harness struct {
 	done    chan error
 }
 
-func startServer(t testing.TB, key []byte) *harness {
+func startServer(t testing.TB, key []byte, configure ...func(*Server)) *harness {
 	t.Helper()
 	h := &harness{path: filepath.Join(t.TempDir(), "ack.sock"), done: make(chan error, 1)}
 	h.srv = &Server{Key: key, Sent: sent, VM: "vm1", ExchangeTimeout: time.Second,
 		OnResult: func(r Result) { h.mu.Lock(); h.results = append(h.results, r); h.mu.Unlock() }}
+	for _, f := range configure {
+		f(h.srv)
+	}
 	l, err := ListenUnix(h.path)
 	if err != nil {
 		t.Fatal(err)

@@ -66,8 +66,7 @@ func TestKeyHolderReportTextIsValidated(t *testing.T) {
 func TestUnauthenticatedFloodLogIsRateLimited(t *testing.T) {
 	key := newKey(t)
 	var buf syncBuffer
-	h := startServer(t, key)
-	h.srv.Logger = logging.New(&buf, true, slog.LevelInfo)
+	h := startServer(t, key, func(s *Server) { s.Logger = logging.New(&buf, true, slog.LevelInfo) })
 	other := newKey(t)
 	kinds := []func(c net.Conn){
 		func(c net.Conn) { WriteFrame(c, TypeHello, []byte("not json")) },
@@ -153,8 +152,7 @@ func holdConnections(ctx context.Context, path string, n int, open *atomic.Int64
 // out: it used to wait until the 10 s exchange deadline freed a slot, and lose the race for it.
 func TestAckThroughHeldConnections(t *testing.T) {
 	key := newKey(t)
-	h := startServer(t, key)
-	h.srv.ExchangeTimeout = 10 * time.Second
+	h := startServer(t, key, func(s *Server) { s.ExchangeTimeout = 10 * time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
 	var open atomic.Int64
 	wg := holdConnections(ctx, h.path, 1024, &open)
