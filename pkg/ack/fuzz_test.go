@@ -11,6 +11,9 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add(appendFrame(nil, TypeHello, []byte(`{"nonce":"AAAAAAAAAAAAAAAAAAAAAA==","boot_id":"b"}`)), true)
 	f.Add(append([]byte("garbageCLAK\x01"), appendFrame(nil, TypeReport, make([]byte, 40))...), true)
 	f.Add(appendFrame(nil, TypeVerdict, nil)[:10], false)
+	// A torn frame: a header announcing 10 KB, 100 bytes of it, then a whole hello.
+	torn := appendFrame(nil, TypeReport, make([]byte, 10240))[:headerLen+100]
+	f.Add(append(torn, appendFrame(nil, TypeHello, []byte(`{}`))...), true)
 	f.Fuzz(func(t *testing.T, data []byte, resync bool) {
 		fr := NewFrameReader(bytes.NewReader(data), resync)
 		consumed := 0
