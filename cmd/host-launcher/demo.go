@@ -14,15 +14,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/launch"
 	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/rundir"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
@@ -48,12 +51,17 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "host-launcher demo: unexpected argument %q\n", fs.Arg(0))
 		return launch.ExitConfig
 	}
-	work, err := os.MkdirTemp("", "credlink-demo-")
+	// SIGTERM and SIGINT end the demo through its deferred clean-up (the generated credentials
+	// included); a SIGKILL leaves the directory to the next run's sweep (pkg/rundir).
+	sigctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stopSignals()
+	rd, err := rundir.Create("", "demo")
 	if err != nil {
 		fmt.Fprintln(stderr, "demo:", err)
 		return 1
 	}
-	defer os.RemoveAll(work)
+	defer rd.Remove()
+	work := rd.Path
 
 	// What systemd's LoadCredential= would have put in $CREDENTIALS_DIRECTORY.
 	credDir := filepath.Join(work, "credentials")
@@ -118,7 +126,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	}
 	c.Notify = notify.Send
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(sigctx)
 	defer cancel()
 	var once sync.Once
 	var scraped string
@@ -130,6 +138,10 @@ func demo(args []string, stdout, stderr io.Writer) int {
 			cancel() // the demo ends once READY=1 is out and the metrics are read
 		})
 	})
+	if sigctx.Err() != nil && !out.Ready {
+		fmt.Fprintln(stderr, "demo: interrupted; the generated credentials and the private directory are removed")
+		return 1
+	}
 	if err != nil || !out.Ready {
 		fmt.Fprintf(stderr, "demo failed: %v %s\n--- logs ---\n%s", err, strings.Join(out.Reasons, "; "), logs.String())
 		if err == nil {

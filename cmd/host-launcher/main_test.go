@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -243,5 +244,131 @@ func TestNonDumpable(t *testing.T) {
 	}
 	if st.Uid != 0 {
 		t.Errorf("/proc/PID/environ owned by uid %d: the launcher is dumpable\n%s", st.Uid, se.String())
+	}
+}
+
+// hangingAgent is a guest-agent stand-in that never acknowledges, so a launch stays up until
+// the test signals it.
+func hangingAgent(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "hanging-agent")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitForFile polls until a path matching glob, other than those in not, exists (the process
+// under test creates it).
+func waitForFile(t *testing.T, glob string, not ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m, _ := filepath.Glob(glob)
+		for _, p := range m {
+			if !slices.Contains(not, p) {
+				return p
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", glob)
+	return ""
+}
+
+// leftovers lists every file under dir.
+func leftovers(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// The demo generates real-looking secrets: SIGTERM or SIGINT must not leave them behind, and
+// what a SIGKILL leaves is removed by the next run.
+func TestDemoLeavesNoSecrets(t *testing.T) {
+	agent := hangingAgent(t)
+	// A short TMPDIR: the demo's sockets must fit in sun_path.
+	shortTemp := func(t *testing.T) string {
+		d, err := os.MkdirTemp("", "hd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	start := func(tmp string, not ...string) (*exec.Cmd, string) {
+		cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "demo", "--agent", agent)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := waitForFile(t, filepath.Join(tmp, "credlink-demo-*", "credentials", "JWT_SECRET"), not...)
+		waitForFile(t, filepath.Join(filepath.Dir(filepath.Dir(p)), "credlink-demo-*", "ack.sock")) // running
+		return cmd, p
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := shortTemp(t)
+			cmd, _ := start(tmp)
+			cmd.Process.Signal(sig)
+			cmd.Wait()
+			if left := leftovers(tmp); len(left) > 0 {
+				t.Errorf("demo left after %v: %v", sig, left)
+			}
+		})
+	}
+	t.Run("SIGKILL then next run", func(t *testing.T) {
+		tmp := shortTemp(t)
+		cmd, first := start(tmp)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if len(leftovers(tmp)) == 0 {
+			t.Fatal("nothing left after SIGKILL: the test does not test the sweep")
+		}
+		next, _ := start(tmp, first) // the next run sweeps at start
+		next.Process.Signal(syscall.SIGTERM)
+		next.Wait()
+		if left := leftovers(tmp); len(left) > 0 {
+			t.Errorf("the killed demo's files survived the next run: %v", left)
+		}
+	})
+}
+
+// Local mode writes a firmware table with every credential in it: a launcher killed with
+// SIGKILL cannot remove it, so the next launch in the same runtime directory does.
+func TestKilledLocalLaunchLeavesNoSecrets(t *testing.T) {
+	f := newFixture(t)
+	rt := filepath.Join(f.dir, "rt")
+	os.Mkdir(rt, 0o700)
+	args := []string{"--vm", "web", "--hypervisor", "local", "--runtime-dir", rt, "--credential", "API_KEY=api",
+		"--credential", "DB_PASSWORD=db", "--manifest", f.manifest, "--agent", hangingAgent(t)}
+	cmd := exec.Command(filepath.Join(binDir, "host-launcher"), append([]string{"run"}, args...)...)
+	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("launcher stderr:\n%s", se.String())
+		}
+	})
+	raw := waitForFile(t, filepath.Join(rt, "credlink-web-*", "sys", "firmware", "dmi", "entries", "11-0", "raw"))
+	time.Sleep(50 * time.Millisecond) // let the write finish
+	cmd.Process.Kill()
+	cmd.Wait()
+	if b, _ := os.ReadFile(raw); !bytes.Contains(b, []byte(secretA)) {
+		t.Fatal("the killed launch left no table with the secret: the test does not test the sweep")
+	}
+	if _, stderr, code := launcher(t, []string{"CREDENTIALS_DIRECTORY=" + f.creds}, append([]string{"plan"}, args...)...); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, stderr)
+	}
+	if left := leftovers(rt); len(left) > 0 {
+		t.Errorf("the killed launch's files survived the next one: %v", left)
 	}
 }

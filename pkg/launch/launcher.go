@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/rundir"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
@@ -96,8 +97,10 @@ func (c *Config) defaults() {
 	}
 }
 
-// makeRunDir creates the launch's private directory (0700).
-func (c *Config) makeRunDir() (string, error) {
+// makeRunDir creates the launch's private directory (0700), first removing what launches killed
+// without a chance to clean up left in the same base (pkg/rundir): the sockets, and in local
+// mode the generated SMBIOS tree with every credential in it.
+func (c *Config) makeRunDir() (*rundir.Dir, error) {
 	base := c.RuntimeDir
 	if base == "" {
 		base = os.Getenv("RUNTIME_DIRECTORY")
@@ -105,16 +108,7 @@ func (c *Config) makeRunDir() (string, error) {
 	if base == "" {
 		base = os.TempDir()
 	}
-	return os.MkdirTemp(base, "credlink-"+sanitize(c.VM)+"-")
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r < 0x20 || r > 0x7e {
-			return '_'
-		}
-		return r
-	}, s)
+	return rundir.Create(base, c.VM)
 }
 
 // setup validates the configuration, opens the hypervisor's VM with its acknowledgement
@@ -125,11 +119,12 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	if err := c.validate(); err != nil {
 		return nil, nil, func() {}, err
 	}
-	runDir, err := c.makeRunDir()
+	rd, err := c.makeRunDir()
 	if err != nil {
 		return nil, nil, func() {}, err
 	}
-	removeDir := func() { os.RemoveAll(runDir) }
+	runDir := rd.Path
+	removeDir := func() { rd.Remove() }
 	fail := func(err error) (machine, *Prepared, func(), error) {
 		if vm != nil {
 			vm.channel().close()
