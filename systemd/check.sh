@@ -38,6 +38,19 @@ verify "$tmp/252" guest-agent.service
 verify "$tmp/vm" credlink-vm@.service credlink-vm@test.service
 verify "$tmp/microvm" microvm@.service microvm@test.service
 
+# Core dumps off: every unit, after its drop-ins, ends with LimitCORE=0 (the last assignment
+# wins), so that no crash of the launcher, the hypervisor or the agent writes credentials to disk.
+limit_core() { # label file...
+  local last
+  last=$(cat "${@:2}" | grep -E '^LimitCORE=' | tail -1 || true)
+  if [ "$last" = "LimitCORE=0" ]; then echo "core dumps off $1: ok"
+  else echo "core dumps off $1: FAIL (${last:-no LimitCORE=})"; fail=1; fi
+}
+limit_core guest-agent.service "$tmp/plain/guest-agent.service"
+limit_core "guest-agent.service + systemd-252.conf" "$tmp/252/guest-agent.service" "$tmp/252/guest-agent.service.d/systemd-252.conf"
+limit_core credlink-vm@.service "$tmp/vm/credlink-vm@.service"
+limit_core "microvm@.service + credlink.conf" "$tmp/microvm/microvm@.service" "$tmp/microvm/microvm@.service.d/credlink.conf"
+
 # Exposure budgets: the guest agent at or below 2.0 in both variants; the launchers start
 # hypervisors (KVM, taps) and their scores are recorded in README.md and held here.
 score() { (cd "$1" && systemd-analyze security --offline=true "$1/$2" 2>/dev/null) | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p'; }
