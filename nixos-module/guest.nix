@@ -114,6 +114,7 @@ in
         SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
         SystemCallErrorNumber = "EPERM";
         UMask = "0077";
+        LimitCORE = 0; # a core dump would write the credentials to disk
         DevicePolicy = "closed";
       };
     };

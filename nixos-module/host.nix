@@ -78,6 +78,7 @@ let
       RuntimeDirectory = "credlink/${name}";
       RuntimeDirectoryMode = "0700";
       UMask = "0077";
+      LimitCORE = 0; # execve makes the hypervisor dumpable again; a core holds every credential
       TimeoutStartSec = "6min";
       NoNewPrivileges = true;
       ProtectHome = true;
