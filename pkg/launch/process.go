@@ -3,8 +3,11 @@ package launch
 import (
 	"fmt"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // process is a child the launcher supervises: the hypervisor, or the local guest-agent.
@@ -20,8 +23,21 @@ func newProcess(cmd *exec.Cmd) process {
 	return process{cmd: cmd, exit: make(chan struct{})}
 }
 
-// startProcess starts the child and reaps it in the background.
+// noCoreDumps sets RLIMIT_CORE to 0, soft and hard, for this process and so for every child it
+// starts. The launcher itself is non-dumpable (HardenProcess), but execve makes the hypervisor
+// (and the local agent) dumpable again, and a child inherits the service's RLIMIT_CORE —
+// unlimited by systemd's default — so a crash of QEMU would write a core with every OEM string
+// and credlink.key in it. The hard limit is 0 too, so that the child cannot raise it;
+// systemd-coredump also honours a zero limit of a process whose core_pattern pipes to it.
+var noCoreDumps = sync.OnceValue(func() error {
+	return unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0})
+})
+
+// startProcess starts the child and reaps it in the background; never with core dumps allowed.
 func (p *process) startProcess() error {
+	if err := noCoreDumps(); err != nil {
+		return fmt.Errorf("disable core dumps (RLIMIT_CORE=0) before starting %s: %w", p.cmd.Path, err)
+	}
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}

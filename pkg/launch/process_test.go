@@ -1,0 +1,38 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A child (hypervisor, local agent) must not be able to write a core dump, whatever limit the
+// service gave the launcher: execve makes it dumpable again, and a core holds every credential.
+func TestChildrenCannotDumpCore(t *testing.T) {
+	// The service's limit as systemd sets it by default: unlimited (at most the hard limit).
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max != 0 {
+		_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: lim.Max, Max: lim.Max})
+	}
+	p := newProcess(exec.Command("sleep", "10"))
+	if err := p.startProcess(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.terminate(time.Second)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^Max core file size\s+(\S+)\s+(\S+)`).FindSubmatch(b)
+	if m == nil || string(m[1]) != "0" || string(m[2]) != "0" {
+		t.Fatalf("child's core limit (soft, hard) = %q, want 0 0:\n%s", m, b)
+	}
+}
