@@ -9,8 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,61 +21,6 @@ const firstExtraFD = 3
 
 // SerialPortName is the virtio-serial port the agent opens as /dev/virtio-ports/credlink.0.
 const SerialPortName = "credlink.0"
-
-// checkQEMUArgv refuses argv that cannot carry SMBIOS credentials or already carries some.
-func checkQEMUArgv(argv []string) error {
-	if len(argv) == 0 {
-		return configErr("qemu needs its arguments after --")
-	}
-	for i, a := range argv {
-		next := ""
-		if i+1 < len(argv) {
-			next = argv[i+1]
-		}
-		switch {
-		case (a == "-M" || a == "-machine") && machineIs(next, "microvm"):
-			return configErr("qemu -M microvm builds no SMBIOS tables, so credentials cannot be delivered; use q35 or pc")
-		case strings.Contains(a, "io.systemd.credential"):
-			return configErr("qemu argv already contains a systemd credential (argument %d); pass credentials with --credential so they stay out of argv", i+1)
-		case a == "-smbios" && strings.Contains(next, "type=11"):
-			return configErr("qemu argv already has -smbios type=11 (argument %d); host-launcher builds the Type 11 strings itself", i+2)
-		case a == "-fw_cfg" && strings.Contains(next, "opt/io.systemd.credentials"):
-			return configErr("qemu argv passes credentials through fw_cfg (argument %d); use --credential", i+2)
-		}
-	}
-	return nil
-}
-
-func machineIs(opt, typ string) bool {
-	for _, part := range strings.Split(opt, ",") {
-		if part == typ || part == "type="+typ {
-			return true
-		}
-	}
-	return false
-}
-
-var guestCIDRe = regexp.MustCompile(`vhost-vsock-(?:pci|device|ccw)\S*guest-cid=(\d+)`)
-
-// argvVsockCID returns the guest CID when argv already has a vhost-vsock device.
-func argvVsockCID(argv []string) (uint32, bool) {
-	for _, a := range argv {
-		if m := guestCIDRe.FindStringSubmatch(a); m != nil {
-			n, err := strconv.ParseUint(m[1], 10, 32)
-			return uint32(n), err == nil
-		}
-	}
-	return 0, false
-}
-
-func argvHas(argv []string, flag string) bool {
-	for _, a := range argv {
-		if a == flag {
-			return true
-		}
-	}
-	return false
-}
 
 // QEMU is --hypervisor qemu: qemu-system-* with every OEM string on its own inherited pipe
 // (-smbios type=11,path=/dev/fd/N), so no string is ever on the command line. The
@@ -181,7 +124,12 @@ func (q *qemuVM) load(oem []string) error {
 		extra = append(extra, "-smbios", fmt.Sprintf("type=11,path=/dev/fd/%d", firstExtraFD+i))
 	}
 	extra = append(extra, q.ackArgs...)
-	if !argvHas(q.h.Argv, "-qmp") {
+	// Guest memory (which holds the SMBIOS table and, in the guest, every credential) is
+	// marked MADV_DONTDUMP, so that even a core written despite RLIMIT_CORE=0 (a core_pattern
+	// helper that ignores it, gcore) leaves it out. QEMU merges repeated -machine options; the
+	// last value wins.
+	extra = append(extra, "-machine", "dump-guest-core=off")
+	if !argvHas(q.h.Argv, "qmp") {
 		q.qmpPath = runtimePath(q.s, "qmp.sock")
 		extra = append(extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
 	}

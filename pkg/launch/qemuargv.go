@@ -1,0 +1,206 @@
+package launch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// QEMU's command line, read the way QEMU reads it (QEMU 7.2, softmmu/vl.c lookup_opt): an
+// element starting with '-' is an option and "--name" means "-name"; an option's argument is
+// always the next element ("-name=value" is not an option QEMU knows); anything else is a disk
+// image. Whether an option takes an argument comes from qemu-options.hx; qemuNoArg lists the
+// ones that take none, measured on QEMU 7.2 with `qemu-system-x86_64 -version -NAME` (those
+// print the version; the rest say "requires an argument"). An option QEMU 7.2 does not know is
+// assumed to take an argument, as most do, so that a newer QEMU's options still pass.
+
+var qemuNoArg = map[string]bool{
+	"async-teardown": true, "audio-help": true, "daemonize": true, "enable-kvm": true,
+	"enable-sync-profile": true, "full-screen": true, "h": true, "help": true, "mem-prealloc": true,
+	"no-acpi": true, "no-fd-bootchk": true, "no-hpet": true, "no-reboot": true, "no-shutdown": true,
+	"no-user-config": true, "nodefaults": true, "nographic": true, "old-param": true,
+	"only-migratable": true, "portrait": true, "preconfig": true, "S": true, "s": true,
+	"semihosting": true, "singlestep": true, "snapshot": true, "usb": true, "version": true,
+	"win2k-hack": true, "xen-attach": true, "xen-domid-restrict": true,
+}
+
+// qemuOption is one option of a QEMU command line.
+type qemuOption struct {
+	Name  string // without dashes: "machine"
+	Arg   string // its argument, if it takes one
+	Index int    // argv index of the option
+}
+
+// parseQEMUArgv splits argv into options as QEMU does; an option that needs an argument at the
+// end of argv is an error, as it is for QEMU.
+func parseQEMUArgv(argv []string) ([]qemuOption, error) {
+	var out []qemuOption
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		if len(a) < 2 || a[0] != '-' {
+			continue // a disk image
+		}
+		name := strings.TrimPrefix(a[1:], "-")
+		o := qemuOption{Name: name, Index: i}
+		if !qemuNoArg[name] {
+			if i+1 >= len(argv) {
+				return nil, configErr("qemu option %s (argument %d) needs an argument", a, i+1)
+			}
+			i++
+			o.Arg = argv[i]
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// qemuKeyval parses an option argument in QEMU's QemuOpts syntax: comma-separated key=value,
+// ",," for a literal comma, and a first element without '=' standing for the implied key.
+func qemuKeyval(arg, implied string) map[string]string {
+	m := map[string]string{}
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(arg); i++ {
+		if arg[i] == ',' {
+			if i+1 < len(arg) && arg[i+1] == ',' {
+				cur.WriteByte(',')
+				i++
+				continue
+			}
+			parts = append(parts, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(arg[i])
+	}
+	parts = append(parts, cur.String())
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		switch {
+		case ok:
+			m[k] = v
+		case i == 0 && implied != "":
+			m[implied] = p
+		default:
+			m[k] = "on" // a bare flag
+		}
+	}
+	return m
+}
+
+// qemuNumber parses an unsigned number as qemu_strtou64 with base 0 does: "0x"/"0X" hex, a
+// leading 0 octal, decimal otherwise; no sign, no underscores, no "0b"/"0o".
+func qemuNumber(s string) (uint64, error) {
+	base := 10
+	digits := s
+	switch {
+	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
+		base, digits = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, digits = 8, s[1:]
+	}
+	if digits == "" || strings.ContainsAny(digits, "_+-") {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return strconv.ParseUint(digits, base, 64)
+}
+
+// checkQEMUArgv refuses argv that cannot carry SMBIOS credentials or already carries some.
+func checkQEMUArgv(argv []string) error {
+	if len(argv) == 0 {
+		return configErr("qemu needs its arguments after --")
+	}
+	opts, err := parseQEMUArgv(argv)
+	if err != nil {
+		return err
+	}
+	for _, o := range opts {
+		switch o.Name {
+		case "M", "machine":
+			if typ := qemuKeyval(o.Arg, "type")["type"]; typ == "microvm" {
+				return configErr("qemu -M microvm builds no SMBIOS tables, so credentials cannot be delivered; use q35 or pc (argument %d)", o.Index+2)
+			}
+		case "smbios":
+			if t, ok := qemuKeyval(o.Arg, "")["type"]; ok {
+				if n, err := qemuNumber(t); err == nil && n == 11 {
+					return configErr("qemu argv already has -smbios type=11 (argument %d); host-launcher builds the Type 11 strings itself", o.Index+2)
+				}
+			}
+		case "device":
+			if _, ok, err := vsockDevice(o.Arg); ok && err != nil {
+				return configErr("qemu -device %s (argument %d): %v", o.Arg, o.Index+2, err)
+			}
+		case "fw_cfg":
+			if strings.Contains(o.Arg, "opt/io.systemd.credentials") {
+				return configErr("qemu argv passes credentials through fw_cfg (argument %d); use --credential", o.Index+2)
+			}
+		}
+	}
+	for i, a := range argv {
+		if strings.Contains(a, "io.systemd.credential") {
+			return configErr("qemu argv already contains a systemd credential (argument %d); pass credentials with --credential so they stay out of argv", i+1)
+		}
+	}
+	return nil
+}
+
+// vsockDevice reads a -device argument: whether it is a vhost-vsock device
+// (vhost-vsock-pci|-device|-ccw, QemuOpts or JSON form) and its guest-cid.
+func vsockDevice(arg string) (cid uint32, isVsock bool, err error) {
+	var driver, num string
+	if strings.HasPrefix(strings.TrimSpace(arg), "{") {
+		var j map[string]any
+		d := json.NewDecoder(strings.NewReader(arg))
+		d.UseNumber()
+		if err := d.Decode(&j); err != nil {
+			return 0, false, nil // QEMU will say what is wrong with it
+		}
+		driver, _ = j["driver"].(string)
+		switch v := j["guest-cid"].(type) {
+		case json.Number:
+			num = v.String()
+		case string:
+			num = v
+		case nil:
+		default:
+			num = fmt.Sprint(v)
+		}
+	} else {
+		kv := qemuKeyval(arg, "driver")
+		driver, num = kv["driver"], kv["guest-cid"]
+	}
+	if !strings.HasPrefix(driver, "vhost-vsock") {
+		return 0, false, nil
+	}
+	n, err := qemuNumber(num)
+	if err != nil || n < 3 || n > 0xFFFFFFFF {
+		return 0, true, fmt.Errorf("guest-cid %q is not a number from 3 to 4294967295", num)
+	}
+	return uint32(n), true, nil
+}
+
+// argvVsockCID returns the guest CID when argv already has a vhost-vsock device.
+func argvVsockCID(argv []string) (uint32, bool) {
+	opts, _ := parseQEMUArgv(argv)
+	for _, o := range opts {
+		if o.Name != "device" {
+			continue
+		}
+		if cid, ok, err := vsockDevice(o.Arg); ok && err == nil {
+			return cid, true
+		}
+	}
+	return 0, false
+}
+
+// argvHas reports whether argv has option name (without dashes), in either spelling.
+func argvHas(argv []string, name string) bool {
+	opts, _ := parseQEMUArgv(argv)
+	for _, o := range opts {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}

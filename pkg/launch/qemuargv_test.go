@@ -1,0 +1,103 @@
+package launch
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// The QEMU argv guard reads options the way QEMU 7.2 does (softmmu/vl.c lookup_opt and
+// qemu-options.hx): "--name" is "-name", the argument is the next element, -machine's first
+// element is its type, numbers are in every base qemu_strtou64 accepts.
+func TestQEMUArgvGuard(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+		err  string // "" = accepted
+	}{
+		{"plain q35", []string{"-machine", "q35", "-m", "256"}, ""},
+		{"-M microvm", []string{"-M", "microvm"}, "microvm"},
+		{"--machine microvm", []string{"--machine", "microvm"}, "microvm"},
+		{"-machine type=microvm", []string{"-machine", "type=microvm,accel=tcg"}, "microvm"},
+		{"--M microvm,x-option-roms=off", []string{"--M", "microvm,x-option-roms=off"}, "microvm"},
+		{"microvm only as a later machine", []string{"-machine", "q35", "-machine", "type=microvm"}, "microvm"},
+		{"microvm as an argument of -append", []string{"-machine", "q35", "-append", "-M microvm"}, ""},
+		{"machine property named microvm", []string{"-machine", "q35,microvm=on"}, ""},
+		{"-smbios type=11", []string{"-machine", "q35", "-smbios", "type=11,value=x"}, "type=11"},
+		{"--smbios type=11,path=", []string{"-machine", "q35", "--smbios", "type=11,path=/tmp/x"}, "type=11"},
+		{"-smbios type=0xb", []string{"-machine", "q35", "-smbios", "type=0xb,path=/tmp/x"}, "type=11"},
+		{"-smbios type=013 (octal)", []string{"-machine", "q35", "-smbios", "type=013,path=/tmp/x"}, "type=11"},
+		{"-smbios type=1 is fine", []string{"-machine", "q35", "-smbios", "type=1,manufacturer=x"}, ""},
+		{"--fw_cfg credentials", []string{"-machine", "q35", "--fw_cfg", "name=opt/io.systemd.credentials/X,file=/x"}, "fw_cfg"},
+		{"credential in -append", []string{"-machine", "q35", "-append", "io.systemd.credential:X=y"}, "already contains a systemd credential"},
+		{"option missing its argument", []string{"-machine"}, "needs an argument"},
+		{"--machine missing its argument", []string{"-m", "256", "--machine"}, "needs an argument"},
+		{"empty", nil, "qemu needs its arguments"},
+		{"vsock guest-cid not a number", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=1_6"}, "guest-cid"},
+		{"vsock guest-cid reserved", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=2"}, "guest-cid"},
+		{"vsock guest-cid hex is fine", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=0x10"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkQEMUArgv(tc.argv)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestQEMUArgvVsockCID(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+		cid  uint32
+		ok   bool
+	}{
+		{"decimal", []string{"-device", "vhost-vsock-pci,guest-cid=16"}, 16, true},
+		{"hex", []string{"-device", "vhost-vsock-pci,guest-cid=0x10"}, 16, true},
+		{"octal", []string{"-device", "vhost-vsock-pci,guest-cid=020"}, 16, true},
+		{"--device", []string{"--device", "vhost-vsock-pci,id=v,guest-cid=7"}, 7, true},
+		{"driver= spelling", []string{"-device", "driver=vhost-vsock-device,guest-cid=9"}, 9, true},
+		{"JSON", []string{"-device", `{"driver":"vhost-vsock-pci","guest-cid":12}`}, 12, true},
+		{"none", []string{"-device", "virtio-rng-pci"}, 0, false},
+		{"in an -append", []string{"-append", "vhost-vsock-pci,guest-cid=5"}, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cid, ok := argvVsockCID(tc.argv)
+			if cid != tc.cid || ok != tc.ok {
+				t.Fatalf("argvVsockCID = %d, %v; want %d, %v", cid, ok, tc.cid, tc.ok)
+			}
+		})
+	}
+}
+
+// QEMU is told to keep guest memory out of core dumps, after the operator's -machine options.
+func TestQEMUKeepsGuestMemoryOutOfDumps(t *testing.T) {
+	q := &qemuVM{h: &QEMU{Argv: []string{"-machine", "q35,dump-guest-core=on", "-m", "256"}}, s: Spec{VM: "x", RuntimeDir: t.TempDir()}}
+	if err := q.load(nil); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := parseQEMUArgv(q.argv[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ""
+	for _, o := range opts {
+		if o.Name == "machine" || o.Name == "M" {
+			if v, ok := qemuKeyval(o.Arg, "type")["dump-guest-core"]; ok {
+				last = v
+			}
+		}
+	}
+	if last != "off" {
+		t.Fatalf("effective dump-guest-core = %q in %q", last, q.argv)
+	}
+}
