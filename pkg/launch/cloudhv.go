@@ -92,7 +92,10 @@ func (h *CloudHypervisor) open(s Spec) (machine, error) {
 
 func (ch *chVM) channel() *channel { return ch.ch }
 
-// load appends the OEM strings to the VmConfig's platform.oem_strings.
+// load puts the OEM strings into the VmConfig's platform.oem_strings: the credentials first,
+// the operator's own strings after them. setup counted those in the budget (otherOEM), and a
+// guest whose systemd reads only the first 4 KiB of the structure still gets the control
+// credentials and every credential that was checked to fit there.
 func (ch *chVM) load(oem []string) error {
 	ch.oem = oem
 	plat, _ := ch.config["platform"].(map[string]any)
@@ -101,14 +104,32 @@ func (ch *chVM) load(oem []string) error {
 		ch.config["platform"] = plat
 	}
 	var strs []any
-	if existing, ok := plat["oem_strings"].([]any); ok {
-		strs = existing
-	}
 	for _, s := range oem {
+		strs = append(strs, s)
+	}
+	for _, s := range vmConfigOEM(ch.config) {
 		strs = append(strs, s)
 	}
 	plat["oem_strings"] = strs
 	return nil
+}
+
+// otherOEM implements otherOEMer: --vm-config's own platform.oem_strings share the Type 11
+// structure, and so the SMBIOS budget, with the credentials.
+func (ch *chVM) otherOEM() []string { return vmConfigOEM(ch.config) }
+
+// vmConfigOEM returns the operator's own platform.oem_strings (checked by loadVMConfig); after
+// load, the ones behind the credentials.
+func vmConfigOEM(cfg map[string]any) []string {
+	plat, _ := cfg["platform"].(map[string]any)
+	list, _ := plat["oem_strings"].([]any)
+	var out []string
+	for _, v := range list {
+		if s, ok := v.(string); ok && !strings.HasPrefix(s, credential.PrefixText) && !strings.HasPrefix(s, credential.PrefixBinary) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
@@ -134,8 +155,15 @@ func loadVMConfig(path string) (map[string]any, error) {
 	}
 	if plat, ok := cfg["platform"].(map[string]any); ok {
 		if _, ok := plat["oem_strings"]; ok {
-			if _, isList := plat["oem_strings"].([]any); !isList {
+			list, isList := plat["oem_strings"].([]any)
+			if !isList {
 				return nil, configErr("--vm-config %s: platform.oem_strings must be an array", path)
+			}
+			for i, v := range list {
+				// SMBIOS strings end at a NUL, and an empty one would end the whole set.
+				if s, ok := v.(string); !ok || s == "" || strings.IndexByte(s, 0) >= 0 {
+					return nil, configErr("--vm-config %s: platform.oem_strings must be non-empty strings without NUL (element %d is not)", path, i)
+				}
 			}
 		}
 	}

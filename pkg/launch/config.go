@@ -222,7 +222,7 @@ func readAbsolute(path string) ([]byte, error) {
 // SMBIOS budget with the control credentials included. addr is where the agent will
 // acknowledge.
 func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
-	return c.prepare(addr, "")
+	return c.prepare(addr, "", nil)
 }
 
 // validate checks the options that need nothing opened or read.
@@ -241,8 +241,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// prepare is Prepare with the guest notification address (--wait-guest-boot), if any.
-func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error) {
+// prepare is Prepare with the guest notification address (--wait-guest-boot), if any, and the
+// OEM strings the hypervisor's own configuration puts after ours (--vm-config's
+// platform.oem_strings), which share the Type 11 structure and so the budget.
+func (c *Config) prepare(addr ack.Address, notifyAddr string, otherOEM []string) (*Prepared, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -275,8 +277,19 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string) (*Prepared, error)
 	if notifyAddr != "" {
 		p.Control = append(p.Control, credential.Credential{Name: credential.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
 	}
-	p.OEM, err = credential.Encode(p.All(), credential.BudgetFor(c.guestSystemd()))
+	budget := credential.BudgetFor(c.guestSystemd())
+	otherBytes := 0
+	for _, s := range otherOEM {
+		otherBytes += len(s) + 1
+	}
+	// They come after ours, so the systemd < 257 page limit on ours is unaffected.
+	budget.MaxStrings -= len(otherOEM)
+	budget.Reserved += otherBytes
+	p.OEM, err = credential.Encode(p.All(), budget)
 	if err != nil {
+		if len(otherOEM) > 0 {
+			return nil, configErr("%v (--vm-config's platform.oem_strings take %d of the strings and %d bytes of that)", err, len(otherOEM), otherBytes)
+		}
 		return nil, configErr("%v", err)
 	}
 	return p, nil

@@ -143,7 +143,11 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	if c.WaitGuestBoot && ch.notify == nil {
 		return fail(configErr("--wait-guest-boot needs a vsock channel to the guest (systemd sends vmm.notify_socket over AF_VSOCK); --hypervisor %s acknowledges over %s", c.Hypervisor.Name(), ch.kind))
 	}
-	if p, err = c.prepare(ch.addr, ch.notifyAddr); err != nil {
+	var other []string
+	if o, ok := vm.(otherOEMer); ok {
+		other = o.otherOEM()
+	}
+	if p, err = c.prepare(ch.addr, ch.notifyAddr, other); err != nil {
 		return fail(err)
 	}
 	if err := vm.load(p.OEM); err != nil {
@@ -151,6 +155,10 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	}
 	return vm, p, func() { ch.close(); removeDir() }, nil
 }
+
+// otherOEMer is a machine whose configuration brings OEM strings of its own, delivered in the
+// same Type 11 structure after the credentials (cloud-hypervisor's --vm-config).
+type otherOEMer interface{ otherOEM() []string }
 
 // Plan validates everything and describes the launch, secrets redacted, without starting it.
 func (c *Config) Plan() ([]string, error) {

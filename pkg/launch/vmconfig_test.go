@@ -1,0 +1,93 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/credlink/credlink/pkg/credential"
+)
+
+// --vm-config's own platform.oem_strings share the one Type 11 structure with the credentials:
+// they count in the SMBIOS budget, and anything but a non-empty string among them is a
+// configuration error, never a panic.
+func TestVMConfigOEMStrings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(oem string) string {
+		p := filepath.Join(dir, fmt.Sprintf("vm-%d.json", len(oem)))
+		os.WriteFile(p, []byte(`{"payload": {"kernel": "/vm/vmlinux"}, "platform": {"oem_strings": `+oem+`}}`), 0o600)
+		return p
+	}
+	strs := func(n, size int) string {
+		var s []string
+		for i := range n {
+			s = append(s, fmt.Sprintf("%q", fmt.Sprintf("%0*d", size, i)))
+		}
+		return "[" + strings.Join(s, ",") + "]"
+	}
+	value := credential.NewValue([]byte(strings.Repeat("v", 2000)))
+	tests := []struct {
+		name string
+		oem  string
+		err  string // "" = accepted
+	}{
+		{"a few strings", `["vendor=acme", "rack=7"]`, ""},
+		{"too many strings with ours", strs(252, 4), "oem_strings"},
+		{"too many bytes with ours", strs(70, 900), "oem_strings"},
+		{"a number", `["a", 7]`, "must be non-empty strings"},
+		{"null", `[null]`, "must be non-empty strings"},
+		{"an object", `[{"x": 1}]`, "must be non-empty strings"},
+		{"empty string", `[""]`, "must be non-empty strings"},
+		{"NUL inside", `["a\u0000b"]`, "must be non-empty strings"},
+		{"not an array", `"x"`, "must be an array"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Config{VM: "web", Hypervisor: &CloudHypervisor{VMConfig: cfg(tc.oem)}, RuntimeDir: dir,
+				Settings: []credential.Credential{{Name: "BIG", Value: value}}}
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("panic: %v", r)
+					}
+				}()
+				_, err = c.Plan()
+			}()
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// The credentials' strings come first in the structure, the operator's after them: a guest
+// whose systemd reads only the first 4 KiB must still get the control credentials.
+func TestVMConfigOEMStringsAfterOurs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "vm.json")
+	os.WriteFile(p, []byte(`{"payload": {"kernel": "/vm/vmlinux"}, "platform": {"oem_strings": ["`+strings.Repeat("x", 3000)+`"]}}`), 0o600)
+	c := &Config{VM: "web", Hypervisor: &CloudHypervisor{VMConfig: p}, RuntimeDir: dir, GuestSystemd: 252,
+		Settings: []credential.Credential{{Name: "A", Value: credential.NewValue([]byte("1000"))}}}
+	vm, _, cleanup, err := c.setup()
+	defer cleanup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oem := vm.(*chVM).config["platform"].(map[string]any)["oem_strings"].([]any)
+	if s, _ := oem[0].(string); !strings.HasPrefix(s, credential.PrefixText+"credlink.") && !strings.HasPrefix(s, credential.PrefixBinary+"credlink.") {
+		t.Fatalf("first OEM string is not a control credential: %.40q", oem[0])
+	}
+	if s, _ := oem[len(oem)-1].(string); len(s) != 3000 {
+		t.Fatalf("the operator's string is not last: %.40q", s)
+	}
+}
