@@ -372,3 +372,101 @@ func TestKilledLocalLaunchLeavesNoSecrets(t *testing.T) {
 		t.Errorf("the killed launch's files survived the next one: %v", left)
 	}
 }
+
+// script writes an executable shell script into dir.
+func script(t *testing.T, dir, name, body string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestExitCodeContract: every failure class ends with the documented exit status — 0 clean
+// stop, 1 delivery not verified, 2 configuration (including an unusable runtime directory),
+// 3 the hypervisor failed.
+func TestExitCodeContract(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	bin := t.TempDir()
+	hanging := script(t, bin, "hanging", "exec sleep 60")
+	crashing := script(t, bin, "crashing", "exit 7")
+	wrongManifest := filepath.Join(f.dir, "wrong.json")
+	os.WriteFile(wrongManifest, []byte(`{"credentials": {"API_KEY": {"bytes": 45}, "DB_PASSWORD": {"min_bytes": 8}}}`), 0o600)
+	vmcfg := filepath.Join(f.dir, "vm.json")
+	os.WriteFile(vmcfg, []byte(`{"payload": {"kernel": "/vm/vmlinux"}}`), 0o600)
+	rt := func() string { d, _ := os.MkdirTemp(f.dir, "rt"); return d }
+	local := func(runtime string, extra ...string) []string {
+		return append([]string{"run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", runtime,
+			"--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--manifest", f.manifest}, extra...)
+	}
+	long := filepath.Join(f.dir, strings.Repeat("d", 100))
+	os.Mkdir(long, 0o700)
+
+	tests := []struct {
+		name   string
+		args   []string
+		signal string // glob that appears once the state to interrupt is reached; SIGTERM then
+		want   int
+		stderr string
+	}{
+		{"unknown flag", []string{"run", "--frobnicate"}, "", 2, "flag provided but not defined"},
+		{"missing credential file", local(rt(), "--credential", "X=nope", "--agent", hanging), "", 2, "no such file"},
+		{"missing runtime directory", local(filepath.Join(f.dir, "does-not-exist"), "--agent", hanging), "", 2, "configuration error"},
+		{"runtime directory too long for a socket", local(long, "--agent", hanging), "", 2, "socket path too long"},
+		{"guest rejects (wrong length)", local(rt(), "--agent", filepath.Join(binDir, "guest-agent"), "--agent-manifest", wrongManifest, "--ack-timeout", "20s"), "", 1, "wrong_length"},
+		{"no acknowledgement in time", local(rt(), "--agent", hanging, "--ack-timeout", "300ms"), "", 1, "no acknowledgement within 300ms"},
+		{"hypervisor crashes", local(rt(), "--agent", crashing), "", 3, "exited before"},
+		{"hypervisor binary missing", local(rt(), "--agent", filepath.Join(bin, "nope")), "", 3, "start guest-agent"},
+		{"SIGTERM while waiting for the ack", local(rt(), "--agent", hanging), "ack.sock", 0, ""},
+		{"SIGTERM during cloud-hypervisor set-up", []string{"run", "--vm", "web", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg,
+			"--runtime-dir", rt(), "--credential", "API_KEY=api", "--cloud-hypervisor", hanging}, "vsock.sock_*", 0, ""},
+	}
+	if os.Getuid() == 0 {
+		full := filepath.Join(f.dir, "full")
+		os.Mkdir(full, 0o700)
+		if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4k,nr_inodes=2,mode=0700", "credlink-full", full).Run(); err == nil {
+			t.Cleanup(func() { exec.Command("umount", full).Run() })
+			os.WriteFile(filepath.Join(full, "filler"), bytes.Repeat([]byte("x"), 4096), 0o600)
+			tests = append(tests, struct {
+				name   string
+				args   []string
+				signal string
+				want   int
+				stderr string
+			}{"full disk", local(full, "--agent", hanging), "", 2, "no space left on device"})
+		} else {
+			t.Logf("full-disk case skipped: cannot mount a tmpfs: %v", err)
+		}
+	} else {
+		t.Log("full-disk case skipped: needs root to mount a full tmpfs")
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "host-launcher"), tc.args...)
+			cmd.Env = append(os.Environ(), env...)
+			var se bytes.Buffer
+			cmd.Stderr = &se
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.signal != "" {
+				dir := tc.args[slices.Index(tc.args, "--runtime-dir")+1]
+				waitForFile(t, filepath.Join(dir, "credlink-web-*", tc.signal))
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			err := cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.want || !strings.Contains(se.String(), tc.stderr) {
+				t.Errorf("exit %d, want %d (and %q in stderr):\n%s", code, tc.want, tc.stderr, se.String())
+			}
+		})
+	}
+}

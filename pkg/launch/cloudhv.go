@@ -250,6 +250,9 @@ func (ch *chVM) start(ctx context.Context) error {
 		select {
 		case <-ch.exit:
 			return fmt.Errorf("cloud-hypervisor exited before its API came up: %s", describeExit(ch.err))
+		case <-ctx.Done():
+			_ = ch.terminate(time.Second)
+			return fmt.Errorf("cloud-hypervisor set-up: %w", ctx.Err())
 		default:
 		}
 		if time.Now().After(deadline) {

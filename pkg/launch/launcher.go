@@ -111,6 +111,14 @@ func (c *Config) makeRunDir() (*rundir.Dir, error) {
 	return rundir.Create(base, c.VM)
 }
 
+// asConfig marks err as a configuration error unless it already is one.
+func asConfig(err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, err)
+}
+
 // setup validates the configuration, opens the hypervisor's VM with its acknowledgement
 // channel, encodes the credentials (the channel's address among them) and hands them to the VM,
 // starting nothing but the channel's listeners. The caller must call cleanup.
@@ -121,16 +129,19 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	}
 	rd, err := c.makeRunDir()
 	if err != nil {
-		return nil, nil, func() {}, err
+		return nil, nil, func() {}, asConfig(fmt.Errorf("runtime directory: %w", err))
 	}
 	runDir := rd.Path
 	removeDir := func() { rd.Remove() }
+	// Whatever fails before the hypervisor starts — flags, credentials, budget, but also a
+	// runtime directory that is missing, full or too deep for a socket path — is the
+	// configuration's (exit 2): nothing was launched, and retrying as is cannot help.
 	fail := func(err error) (machine, *Prepared, func(), error) {
 		if vm != nil {
 			vm.channel().close()
 		}
 		removeDir()
-		return nil, nil, func() {}, err
+		return nil, nil, func() {}, asConfig(err)
 	}
 	vm, err = c.Hypervisor.open(Spec{
 		VM: c.VM, RuntimeDir: runDir, GuestCID: c.GuestCID, GuestNotify: c.WaitGuestBoot,
@@ -232,6 +243,12 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	c.notify("STATUS=Starting " + hv)
 	log.Info("starting", "hypervisor", hv, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
 	if err := vm.start(ctx); err != nil {
+		if ctx.Err() != nil { // stopped during set-up: a clean stop, not a failure
+			c.notify("STOPPING=1\nSTATUS=Stopped while starting " + hv)
+			log.Info("stop requested while the hypervisor was starting")
+			_ = vm.stop(c.ShutdownTimeout)
+			return out, nil
+		}
 		c.notify("STATUS=Failed to start " + hv + ": " + err.Error())
 		return out, fmt.Errorf("%w: %w", ErrHypervisor, err)
 	}
