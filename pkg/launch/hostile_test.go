@@ -12,9 +12,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
-	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/smbios"
-	"github.com/credlink/credlink/pkg/verify"
 )
 
 // smuggle is what a key holder in the guest would like the host's service manager to read.
@@ -43,8 +41,8 @@ func hostileAgent() {
 		os.Exit(1)
 	}
 	set := credential.ParseOEMStrings(strs)
-	addrC, _ := set.Get(manifest.AckCredential)
-	keyC, _ := set.Get(manifest.KeyCredential)
+	addrC, _ := set.Get(credential.AckCredential)
+	keyC, _ := set.Get(credential.KeyCredential)
 	addr, err := ack.ParseAddress(string(addrC.Value.Bytes()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostile agent:", err)
@@ -53,13 +51,13 @@ func hostileAgent() {
 	key := keyC.Value.Bytes()
 	r := ack.Report{BootID: "boot-1", Agent: "hostile", OK: false}
 	for _, c := range set.All() {
-		if manifest.IsControl(c.Name) {
+		if credential.IsControl(c.Name) {
 			continue
 		}
 		r.Credentials = append(r.Credentials, ack.CredentialReport{Name: c.Name, Bytes: c.Value.Len(),
-			Status: verify.Status("wrong_length" + smuggle), MAC: ack.CredentialMAC(key, c.Name, c.Value.Bytes())})
+			Status: credential.Status("wrong_length" + smuggle), MAC: ack.CredentialMAC(key, c.Name, c.Value.Bytes())})
 	}
-	r.Credentials = append(r.Credentials, ack.CredentialReport{Name: "NEVER_SENT" + smuggle, Status: verify.Missing})
+	r.Credentials = append(r.Credentials, ack.CredentialReport{Name: "NEVER_SENT" + smuggle, Status: credential.StatusMissing})
 	cl := &ack.Client{Key: key, Dialer: addr.Dialer(), Timeout: 5 * time.Second}
 	_, err = cl.Exchange(context.Background(), r)
 	fmt.Fprintln(os.Stderr, "hostile agent: exchange:", err)
@@ -74,9 +72,8 @@ func hostileAgent() {
 // line of its own.
 func TestHostileGuestTextNeverReachesNotify(t *testing.T) {
 	e := newEnv(t)
-	c := e.config(Local)
+	c := e.config(&Local{Agent: testBin})
 	t.Setenv("CREDLINK_FAKE", "agent-hostile")
-	c.AgentBinary = testBin
 	out, err := c.Run(context.Background(), nil)
 	if err == nil || out.Ready {
 		t.Fatalf("hostile report accepted: %+v %v", out, err)
