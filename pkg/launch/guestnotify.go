@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdlayher/vsock"
 
+	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
@@ -22,11 +23,18 @@ import (
 // guestNotifyDeadline bounds one notification connection.
 const guestNotifyDeadline = 2 * time.Second
 
+// guestNotifyConns bounds the notification connections served at once; further ones are closed
+// at once. PID 1 sends one at a time; on cloud-hypervisor's hybrid vsock any guest process can
+// connect, and each connection may take guestNotifyDeadline.
+const guestNotifyConns = 64
+
 // serveGuestNotify accepts notification connections until ctx ends and sends every parsed
-// message to out (dropping them if nobody listens).
-func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.Message, log *slog.Logger) {
+// message to out (dropping them if nobody listens). Refusals go to lim: the peer is not
+// authenticated.
+func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.Message, lim *logging.Limiter) {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	busy := make(chan struct{}, guestNotifyConns)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -35,13 +43,21 @@ func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.M
 			}
 			continue
 		}
+		select {
+		case busy <- struct{}{}:
+		default:
+			c.Close()
+			lim.Warn("refused guest notification: too many at once")
+			continue
+		}
 		go func() {
+			defer func() { <-busy }()
 			defer c.Close()
 			// The guest's PID 1 binds a privileged source port; anything else on this vsock
 			// port is not systemd (hybrid vsock tells us nothing about the peer: the socket
 			// path is the identity).
 			if a, ok := c.RemoteAddr().(*vsock.Addr); ok && a.Port >= 1024 {
-				log.Warn("refused guest notification from an unprivileged port", "peer", a.String())
+				lim.Warn("refused guest notification from an unprivileged port", "peer", a.String())
 				return
 			}
 			_ = c.SetDeadline(time.Now().Add(guestNotifyDeadline))
@@ -55,5 +71,19 @@ func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.M
 			default:
 			}
 		}()
+	}
+}
+
+// logGuestMessage logs what the guest's systemd said. Its words are a peer's: bounded, escaped
+// (sdnotify.Text) and rate-limited like everything unauthenticated.
+func logGuestMessage(lim *logging.Limiter, m sdnotify.Message) {
+	if s, ok := m.Fields["STATUS"]; ok {
+		lim.Log(slog.LevelInfo, "guest systemd", "status", sdnotify.Text(s, 256))
+	}
+	if s, ok := m.Fields["EXIT_STATUS"]; ok {
+		lim.Log(slog.LevelInfo, "guest systemd is shutting down", "exit_status", sdnotify.Text(s, 64))
+	}
+	if m.Fields["READY"] == "1" {
+		lim.Log(slog.LevelInfo, "guest systemd reported READY=1")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
@@ -26,7 +26,7 @@ func TestServeGuestNotify(t *testing.T) {
 	out := make(chan sdnotify.Message, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go serveGuestNotify(ctx, l, out, slog.New(slog.DiscardHandler))
+	go serveGuestNotify(ctx, l, out, &logging.Limiter{})
 
 	c, err := net.Dial("unix", filepath.Join(dir, "n.sock"))
 	if err != nil {

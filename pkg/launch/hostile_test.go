@@ -3,15 +3,23 @@ package launch
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/smbios"
 )
 
@@ -105,4 +113,117 @@ func TestHostileGuestTextNeverReachesNotify(t *testing.T) {
 		}
 	}
 	t.Logf("reasons: %q", out.Reasons)
+}
+
+// TestUnauthenticatedAckFloodLogsBounded: 2,000 bogus exchanges on the ack channel during a
+// launch (no key: junk hellos, reports without a challenge, hellos that prove nothing) write a
+// handful of log lines, not 2,000, and the launch goes on.
+func TestUnauthenticatedAckFloodLogsBounded(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(&Local{Agent: testBin})
+	t.Setenv("CREDLINK_FAKE", "agent-sleep")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(ctx, nil); done <- err }()
+	var sock string
+	for deadline := time.Now().Add(10 * time.Second); sock == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(e.dir, "credlink-vm1-*", "ack.sock")); len(m) > 0 {
+			sock = m[0]
+		}
+	}
+	if sock == "" {
+		t.Fatal("no ack socket")
+	}
+	junk := []func(c net.Conn){
+		func(c net.Conn) { ack.WriteFrame(c, ack.TypeHello, []byte("not json")) },
+		func(c net.Conn) { ack.WriteFrame(c, ack.TypeReport, make([]byte, 64)) },
+		func(c net.Conn) {
+			ack.WriteFrame(c, ack.TypeHello, []byte(`{"nonce":"AAAAAAAAAAAAAAAAAAAAAA==","boot_id":"b","mac":"AAAA"}`))
+		},
+	}
+	for i := range 2000 {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			continue
+		}
+		junk[i%len(junk)](conn)
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		conn.Read(make([]byte, 1)) // until the host closes it
+		conn.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var lines int
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "refused") || strings.Contains(l, "unauthenticated") {
+			lines++
+		}
+	}
+	if lines > 20 {
+		t.Fatalf("2,000 unauthenticated exchanges wrote %d log lines", lines)
+	}
+	t.Logf("2,000 unauthenticated exchanges: %d log lines", lines)
+}
+
+// TestGuestNotifyFloodBounded: the guest notify socket (--wait-guest-boot) is open to any guest
+// process on cloud-hypervisor's hybrid vsock. Connections beyond the limit are closed at once,
+// and what is logged of the messages is escaped and rate-limited.
+func TestGuestNotifyFloodBounded(t *testing.T) {
+	dir := shortTempDir(t)
+	path := filepath.Join(dir, "n.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	lim := &logging.Limiter{Logger: logging.New(&logs, true, slog.LevelInfo)}
+	out := make(chan sdnotify.Message, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serveGuestNotify(ctx, l, out, lim)
+
+	// Silent connections hold their slot until the deadline; the ones past the limit are
+	// closed at once.
+	var held []net.Conn
+	closedAtOnce := 0
+	for range guestNotifyConns + 36 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	var eofs atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range held {
+		wg.Add(1)
+		go func() { // each read on its own: an expired deadline hides a pending EOF
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) // well before guestNotifyDeadline
+			if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+				eofs.Add(1)
+			}
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	closedAtOnce = int(eofs.Load())
+	if closedAtOnce < 30 || closedAtOnce > 36 {
+		t.Errorf("%d of %d connections past the limit were closed at once; log:\n%s", closedAtOnce, 36, logs.String())
+	}
+
+	// 500 messages whose STATUS carries control characters: few lines, all escaped.
+	for range 500 {
+		m := sdnotify.Parse("READY=1\nSTATUS=booting\r\x1b[2J"+smuggle, time.Now())
+		logGuestMessage(lim, m)
+	}
+	got := logs.String()
+	if n := strings.Count(got, "\n"); n > 12 {
+		t.Errorf("500 guest messages wrote %d log lines", n)
+	}
+	if strings.ContainsAny(got, "\r\x1b") {
+		t.Errorf("control characters from the guest in the log: %q", got)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/rundir"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
@@ -73,10 +74,28 @@ func (c *Config) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (c *Config) notify(state string) {
-	if c.Notify != nil {
-		_ = c.Notify(state)
+// maxStatus bounds STATUS= text: reasons name credentials, and there may be 255 of them.
+const maxStatus = 2048
+
+// notify sends one notification to the service manager. STATUS= text is escaped and bounded
+// first (sdnotify.Text): it carries error messages and the reasons derived from the guest's
+// report. The sender (sdnotify.Encode) refuses whatever is still unsafe — a newline inside a
+// field would add fields of the guest's choosing — and then nothing is sent.
+func (c *Config) notify(fields ...sdnotify.Field) {
+	if c.Notify == nil {
+		return
 	}
+	for i, f := range fields {
+		if f.Key == "STATUS" {
+			fields[i].Value = sdnotify.Text(f.Value, maxStatus)
+		}
+	}
+	s, err := sdnotify.Encode(fields...)
+	if err != nil {
+		c.logger().Error("notification not sent", "err", err)
+		return
+	}
+	_ = c.Notify(s)
 }
 
 func (c *Config) defaults() {
@@ -207,7 +226,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	vm, p, cleanup, err := c.setup()
 	defer cleanup()
 	if err != nil {
-		c.notify("STATUS=Configuration error: " + err.Error())
+		c.notify(sdnotify.Status("Configuration error: " + err.Error()))
 		return out, err
 	}
 	t := vm.channel()
@@ -216,7 +235,10 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 
 	results := make(chan ack.Result, 16)
 	sctx, stopServing := context.WithCancel(context.Background())
-	srv := &ack.Server{Key: p.Key, Sent: p.User, VM: c.VM, Logger: log,
+	// Everything peers without the key cause — on the ack channel and the guest's notify
+	// socket — shares one rate limit: a flood must not fill the journal.
+	unauth := &logging.Limiter{Logger: log}
+	srv := &ack.Server{Key: p.Key, Sent: p.User, VM: c.VM, Logger: log, Unauthenticated: unauth,
 		OnResult: func(r ack.Result) {
 			if !r.Authenticated {
 				select { // a flood of junk must neither block the listener nor crowd out the real report
@@ -236,20 +258,20 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 
 	guestMsgs := make(chan sdnotify.Message, 16)
 	if t.notify != nil {
-		go serveGuestNotify(sctx, t.notify, guestMsgs, log)
+		go serveGuestNotify(sctx, t.notify, guestMsgs, unauth)
 	}
 	guestReady := t.notify == nil // nothing to wait for without --wait-guest-boot
 
-	c.notify("STATUS=Starting " + hv)
+	c.notify(sdnotify.Status("Starting " + hv))
 	log.Info("starting", "hypervisor", hv, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
 	if err := vm.start(ctx); err != nil {
 		if ctx.Err() != nil { // stopped during set-up: a clean stop, not a failure
-			c.notify("STOPPING=1\nSTATUS=Stopped while starting " + hv)
+			c.notify(sdnotify.Stopping, sdnotify.Status("Stopped while starting "+hv))
 			log.Info("stop requested while the hypervisor was starting")
 			_ = vm.stop(c.ShutdownTimeout)
 			return out, nil
 		}
-		c.notify("STATUS=Failed to start " + hv + ": " + err.Error())
+		c.notify(sdnotify.Status("Failed to start " + hv + ": " + err.Error()))
 		return out, fmt.Errorf("%w: %w", ErrHypervisor, err)
 	}
 	out.HypervisorPID = vm.pid()
@@ -262,7 +284,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	c.notify("STATUS=Waiting for acknowledgement from " + c.VM)
+	c.notify(sdnotify.Status("Waiting for acknowledgement from " + c.VM))
 
 	var failure []string
 wait:
@@ -272,21 +294,18 @@ wait:
 		}
 		select {
 		case m := <-guestMsgs:
-			if s, ok := m.Fields["STATUS"]; ok {
-				log.Info("guest systemd", "status", s)
-			}
+			logGuestMessage(unauth, m)
 			if m.Fields["READY"] == "1" {
 				guestReady = true
-				log.Info("guest systemd reported READY=1")
 			}
 		case r := <-results:
 			switch {
 			case !r.Authenticated:
-				log.Warn("ignored unauthenticated acknowledgement", "peer", r.Peer, "reason", strings.Join(r.Reasons, "; "))
+				// ack.Server has logged it, rate-limited; nothing of it is the VM's word.
 			case r.Accepted:
 				out.Accepted = &r
 				if !guestReady {
-					c.notify("STATUS=Acknowledged; waiting for the guest's systemd to report READY=1")
+					c.notify(sdnotify.Status("Acknowledged; waiting for the guest's systemd to report READY=1"))
 				}
 			default:
 				out.Accepted = &r
@@ -301,17 +320,17 @@ wait:
 			}
 			break wait
 		case <-vm.done():
-			c.notify("STATUS=Failed: " + hv + " exited before acknowledging: " + describeExit(vm.exitErr()))
+			c.notify(sdnotify.Status("Failed: " + hv + " exited before acknowledging: " + describeExit(vm.exitErr())))
 			log.Error("hypervisor exited before the guest acknowledged", "status", describeExit(vm.exitErr()))
 			out.Reasons = []string{hv + " exited before acknowledging: " + describeExit(vm.exitErr())}
 			return out, fmt.Errorf("%w: exited before the acknowledgement: %s", ErrHypervisor, describeExit(vm.exitErr()))
 		case <-ctx.Done():
-			c.notify("STOPPING=1\nSTATUS=Stopping before acknowledgement")
+			c.notify(sdnotify.Stopping, sdnotify.Status("Stopping before acknowledgement"))
 			log.Info("stop requested while waiting for the acknowledgement")
 			_ = vm.stop(c.ShutdownTimeout)
 			return out, nil
 		case <-tick.C:
-			c.notify(fmt.Sprintf("STATUS=Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds())))
+			c.notify(sdnotify.Status(fmt.Sprintf("Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds()))))
 			wd.ping(vm)
 		}
 	}
@@ -321,16 +340,15 @@ wait:
 		msg := "Failed: " + strings.Join(failure, "; ")
 		log.Error("credential delivery not verified", "reasons", strings.Join(failure, "; "))
 		if c.OnFailure == FailStop {
-			c.notify("STATUS=" + msg + "; stopping VM")
+			c.notify(sdnotify.Status(msg + "; stopping VM"))
 			_ = vm.stop(c.ShutdownTimeout)
-			c.notify("STATUS=" + msg)
+			c.notify(sdnotify.Status(msg))
 			return out, fmt.Errorf("%w: %s", ErrNotDelivered, strings.Join(failure, "; "))
 		}
-		c.notify("READY=1\nSTATUS=Degraded (ready anyway): " + strings.Join(failure, "; "))
+		c.notify(sdnotify.Ready, sdnotify.Status("Degraded (ready anyway): "+strings.Join(failure, "; ")))
 		out.ReadyAt = time.Now()
 	} else {
-		status := fmt.Sprintf("STATUS=Ready: %d/%d credentials delivered byte-exact", len(p.User), len(p.User))
-		c.notify("READY=1\n" + status)
+		c.notify(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("Ready: %d/%d credentials delivered byte-exact", len(p.User), len(p.User))))
 		out.ReadyAt = time.Now()
 		out.Ready = true
 		out.AckToReady = out.ReadyAt.Sub(out.Accepted.Received)
@@ -353,24 +371,22 @@ wait:
 		case <-vm.done():
 			err := vm.exitErr()
 			if err != nil {
-				c.notify("STATUS=" + hv + " failed: " + describeExit(err))
+				c.notify(sdnotify.Status(hv + " failed: " + describeExit(err)))
 				log.Error("hypervisor failed", "status", describeExit(err))
 				return out, fmt.Errorf("%w: %s", ErrHypervisor, describeExit(err))
 			}
-			c.notify("STATUS=VM shut down")
+			c.notify(sdnotify.Status("VM shut down"))
 			log.Info("VM shut down")
 			return out, nil
 		case <-ctx.Done():
-			c.notify("STOPPING=1\nSTATUS=Shutting down " + c.VM)
+			c.notify(sdnotify.Stopping, sdnotify.Status("Shutting down "+c.VM))
 			log.Info("shutting down")
 			if err := vm.stop(c.ShutdownTimeout); err != nil {
 				log.Warn("shutdown", "err", err)
 			}
 			return out, nil
 		case m := <-guestMsgs:
-			if s, ok := m.Fields["EXIT_STATUS"]; ok {
-				log.Info("guest systemd is shutting down", "exit_status", s)
-			}
+			logGuestMessage(unauth, m)
 		case <-tick.C:
 			wd.ping(vm)
 		}
@@ -412,6 +428,6 @@ func (w *wdog) ping(vm machine) {
 		return // a dead hypervisor gets no keep-alive: systemd's watchdog will act
 	default:
 	}
-	_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	_ = sdnotify.Notify(sdnotify.Watchdog)
 	w.last = time.Now()
 }
