@@ -402,6 +402,11 @@ func TestExitCodeContract(t *testing.T) {
 	}
 	long := filepath.Join(f.dir, strings.Repeat("d", 100))
 	os.Mkdir(long, 0o700)
+	fifo := filepath.Join(f.creds, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(fifo)
 
 	tests := []struct {
 		name   string
@@ -419,6 +424,9 @@ func TestExitCodeContract(t *testing.T) {
 		{"hypervisor crashes", local(rt(), "--agent", crashing), "", 3, "exited before"},
 		{"hypervisor binary missing", local(rt(), "--agent", filepath.Join(bin, "nope")), "", 3, "start guest-agent"},
 		{"SIGTERM while waiting for the ack", local(rt(), "--agent", hanging), "ack.sock", 0, ""},
+		// A FIFO used to block open(2) forever, SIGTERM or not; it is refused at once now.
+		{"credential is a FIFO (by ID)", local(rt(), "--credential", "PIPE=fifo", "--agent", hanging), "", 2, "not a regular file"},
+		{"credential is a FIFO (absolute path)", local(rt(), "--credential", "PIPE="+fifo, "--agent", hanging), "", 2, "not a regular file"},
 		{"SIGTERM during cloud-hypervisor set-up", []string{"run", "--vm", "web", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg,
 			"--runtime-dir", rt(), "--credential", "API_KEY=api", "--cloud-hypervisor", hanging}, "vsock.sock_*", 0, ""},
 	}
@@ -452,10 +460,20 @@ func TestExitCodeContract(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			dir := ""
+			if i := slices.Index(tc.args, "--runtime-dir"); i >= 0 {
+				dir = tc.args[i+1]
+			}
 			if tc.signal != "" {
-				dir := tc.args[slices.Index(tc.args, "--runtime-dir")+1]
 				waitForFile(t, filepath.Join(dir, "credlink-web-*", tc.signal))
 				cmd.Process.Signal(syscall.SIGTERM)
+			} else {
+				// Nothing here should need a signal to end; if it hangs, SIGTERM must end it.
+				timer := time.AfterFunc(5*time.Second, func() {
+					t.Errorf("still running after 5s; sending SIGTERM")
+					cmd.Process.Signal(syscall.SIGTERM)
+				})
+				defer timer.Stop()
 			}
 			err := cmd.Wait()
 			code := 0
@@ -466,6 +484,9 @@ func TestExitCodeContract(t *testing.T) {
 			}
 			if code != tc.want || !strings.Contains(se.String(), tc.stderr) {
 				t.Errorf("exit %d, want %d (and %q in stderr):\n%s", code, tc.want, tc.stderr, se.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "credlink-*")); dir != "" && len(left) > 0 {
+				t.Errorf("left %v behind", left)
 			}
 		})
 	}
