@@ -427,6 +427,10 @@ func TestExitCodeContract(t *testing.T) {
 		// A FIFO used to block open(2) forever, SIGTERM or not; it is refused at once now.
 		{"credential is a FIFO (by ID)", local(rt(), "--credential", "PIPE=fifo", "--agent", hanging), "", 2, "not a regular file"},
 		{"credential is a FIFO (absolute path)", local(rt(), "--credential", "PIPE="+fifo, "--agent", hanging), "", 2, "not a regular file"},
+		{"manifest is a FIFO", []string{"run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt(), "--credential", "API_KEY=api",
+			"--manifest", fifo, "--agent", hanging}, "", 2, "not a regular file"},
+		{"--vm-config is a FIFO", []string{"run", "--vm", "web", "--hypervisor", "cloud-hypervisor", "--vm-config", fifo,
+			"--runtime-dir", rt(), "--credential", "API_KEY=api", "--cloud-hypervisor", hanging}, "", 2, "not a regular file"},
 		{"SIGTERM during cloud-hypervisor set-up", []string{"run", "--vm", "web", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg,
 			"--runtime-dir", rt(), "--credential", "API_KEY=api", "--cloud-hypervisor", hanging}, "vsock.sock_*", 0, ""},
 	}

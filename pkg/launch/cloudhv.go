@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -137,9 +136,9 @@ func loadVMConfig(path string) (map[string]any, error) {
 	if path == "" {
 		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON)")
 	}
-	b, err := os.ReadFile(path)
+	b, err := readAbsolute(path) // a regular file, never blocking on a FIFO
 	if err != nil {
-		return nil, configErr("--vm-config: %v", err)
+		return nil, configErr("--vm-config %s: %v", path, err)
 	}
 	var cfg map[string]any
 	d := json.NewDecoder(bytes.NewReader(b))

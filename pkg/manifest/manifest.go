@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/credlink/credlink/pkg/credential"
 )
@@ -48,7 +49,7 @@ var ErrInvalid = errors.New("invalid manifest")
 
 // Load reads and parses a manifest file; errors start with the path.
 func Load(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
@@ -264,4 +265,33 @@ func (p *parser) rule(path string) (Rule, error) {
 // Required returns the names of credentials that are not optional, in file order.
 func (m *Manifest) Required() []string {
 	return slices.DeleteFunc(slices.Clone(m.Names), func(n string) bool { return m.Credentials[n].Optional })
+}
+
+// maxManifest bounds a manifest file: 255 credentials with every rule are a few dozen KiB.
+const maxManifest = 4 << 20
+
+// readRegular reads path (symlinks followed: NixOS links /etc into the store) only if it is a
+// regular file, opening it without blocking: a FIFO would otherwise block open(2) until a
+// writer appears, and the process with it, SIGTERM or not.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxManifest)
+	}
+	return b, nil
 }
