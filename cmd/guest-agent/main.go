@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/agent"
 	"github.com/credlink/credlink/pkg/cmdhelp"
@@ -122,6 +123,14 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	o.Logger = logging.New(stderr, logging.UnderSystemd(), level)
 	o.Version = version.String()
 	o.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
+	// The agent holds every credential it verified and credlink.key: no core dump (whatever
+	// the unit's LimitCORE=), and no ptrace or /proc/PID/mem by other processes of its user.
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		o.Logger.Warn("cannot disable core dumps", "err", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		o.Logger.Warn("cannot mark the process non-dumpable", "err", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -15,6 +15,7 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/metrics"
+	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -185,7 +186,9 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 			d.log.Warn("skipped in source", "problem", p.Error())
 		}
 	}
-	status := "STATUS=" + res.Summary()
+	// The summary names credentials and why they failed: escaped and bounded like any text
+	// whose bytes came from a source (sdnotify.Text), so no newline can add a field.
+	status := "STATUS=" + sdnotify.Text(res.Summary(), 2048)
 	if res.OK {
 		d.log.Info("verification passed", "verified", res.Verified, "expected", res.Expected, "sources", strings.Join(rec.Used, ","))
 		if first {
