@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,6 +156,7 @@ func holdConnections(ctx context.Context, path string, n int, open *atomic.Int64
 func TestAckThroughHeldConnections(t *testing.T) {
 	key := newKey(t)
 	h := startServer(t, key, func(s *Server) { s.ExchangeTimeout = 10 * time.Second })
+	base := measureAck(t, h, key, 9, 0) // the peer: the same acknowledgement without a flood
 	ctx, cancel := context.WithCancel(context.Background())
 	var open atomic.Int64
 	wg := holdConnections(ctx, h.path, 1024, &open)
@@ -161,8 +165,8 @@ func TestAckThroughHeldConnections(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	lat := measureAck(t, h, key, 9, 0)
-	t.Logf("real ack with 1,024 held connections: median %v, max %v (%d attempts in all); evicted %d, dropped %d",
-		lat.median, lat.max, lat.attempts, h.srv.Evicted.Load(), h.srv.Dropped.Load())
+	t.Logf("real ack with 1,024 held connections: median %v, max %v (%d attempts for 9 acks); without the flood: median %v, max %v; evicted %d, dropped %d",
+		lat.median, lat.max, lat.attempts, base.median, base.max, h.srv.Evicted.Load(), h.srv.Dropped.Load())
 	if lat.max > 2*time.Second {
 		t.Fatalf("real ack took %v with 1,024 held connections", lat.max)
 	}
@@ -173,6 +177,7 @@ func TestAckThroughHeldConnections(t *testing.T) {
 func TestAckThroughReconnectStorm(t *testing.T) {
 	key := newKey(t)
 	h := startServer(t, key)
+	base := measureAck(t, h, key, 9, 0) // the peer: the same acknowledgement without a flood
 	ctx, cancel := context.WithCancel(context.Background())
 	var dials atomic.Int64
 	var wg sync.WaitGroup
@@ -204,8 +209,8 @@ func TestAckThroughReconnectStorm(t *testing.T) {
 	rate := float64(dials.Load()-d0) / time.Since(t0).Seconds()
 	cancel()
 	wg.Wait()
-	t.Logf("real ack during a reconnect storm of %.0f connections/s: median %v, max %v (%d attempts in all); evicted %d, dropped %d",
-		rate, lat.median, lat.max, lat.attempts, h.srv.Evicted.Load(), h.srv.Dropped.Load())
+	t.Logf("real ack during a reconnect storm of %.0f connections/s: median %v, max %v (%d attempts for 9 acks); without the storm: median %v, max %v; evicted %d, dropped %d",
+		rate, lat.median, lat.max, lat.attempts, base.median, base.max, h.srv.Evicted.Load(), h.srv.Dropped.Load())
 	if lat.max > 2*time.Second {
 		t.Fatalf("real ack took %v during the storm", lat.max)
 	}
@@ -271,5 +276,44 @@ func TestSerialTornFrameResyncsWithinOneRetry(t *testing.T) {
 	v, err := client.Exchange(ctx, reportFor(key, sent, true))
 	if err != nil || !v.Accepted {
 		t.Fatalf("first attempt after a torn %d-byte frame: %+v %v", len(torn), v, err)
+	}
+}
+
+// emfileListener fails Accept with EMFILE a few times, as a listener does while a flood holds
+// every descriptor of the process.
+type emfileListener struct {
+	net.Listener
+	fails atomic.Int64
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// Running out of file descriptors under a flood is transient: the listener outlives it (it
+// used to return, and the VM's real ack then found nobody listening).
+func TestServeOutlivesEMFILE(t *testing.T) {
+	key := newKey(t)
+	path := filepath.Join(t.TempDir(), "ack.sock")
+	inner, err := ListenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &emfileListener{Listener: inner}
+	l.fails.Store(5)
+	srv := &Server{Key: key, Sent: sent}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	v, err := (&Client{Key: key, Dialer: UnixDialer{Path: path}, Timeout: 5 * time.Second}).Exchange(context.Background(), reportFor(key, sent, true))
+	if err != nil || !v.Accepted {
+		t.Fatalf("after EMFILE: %+v %v", v, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }

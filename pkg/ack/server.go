@@ -13,6 +13,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
@@ -171,6 +172,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	var t slots
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var pause time.Duration // after running out of file descriptors or memory
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -181,8 +183,22 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			// Out of descriptors or memory is the flood's doing, and passes: the listener must
+			// outlive it (as net/http's Server does), not hand the VM's ack to the attacker.
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
+				errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.unauth().Warn("ack: accept failed; retrying", "err", err, "pause", pause)
+				select {
+				case <-time.After(pause):
+				case <-ctx.Done():
+					return nil
+				}
+				continue
+			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		pause = 0
 		sl := s.admit(&t, c, maxConns)
 		if sl == nil {
 			s.Dropped.Add(1)
