@@ -41,6 +41,7 @@ func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- sdnotify.M
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(5 * time.Millisecond) // out of descriptors under a flood: do not spin
 			continue
 		}
 		select {
