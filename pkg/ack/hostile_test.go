@@ -317,3 +317,27 @@ func TestServeOutlivesEMFILE(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 }
+
+// A key holder repeating its hello on one connection gets a fresh challenge each time and
+// nothing breaks (the slot is proven once).
+func TestRepeatedHello(t *testing.T) {
+	key := newKey(t)
+	h := startServer(t, key)
+	c, err := net.Dial("unix", h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fr := NewFrameReader(c, false)
+	for range 3 {
+		n := make([]byte, NonceSize)
+		hello, _ := json.Marshal(Hello{Nonce: n, BootID: "b", MAC: HelloMAC(key, n, "b")})
+		if err := WriteFrame(c, TypeHello, hello); err != nil {
+			t.Fatal(err)
+		}
+		if typ, _, err := fr.Next(); err != nil || typ != TypeChallenge {
+			t.Fatalf("challenge: %d %v", typ, err)
+		}
+	}
+}

@@ -138,8 +138,10 @@ func (t *slots) prove(sl *slot) bool {
 	if sl.evicted {
 		return false
 	}
-	t.pending.Remove(sl.elem)
-	sl.elem = nil
+	if sl.elem != nil { // a second hello on the same connection is already proven
+		t.pending.Remove(sl.elem)
+		sl.elem = nil
+	}
 	return true
 }
 
