@@ -160,6 +160,7 @@ type vmOpts struct {
 	ackTimeout time.Duration
 	manifest   string // guest manifest name; default "ok"
 	systemd    int    // --guest-systemd; default the launcher's
+	cwd        string // the launcher's (and so QEMU's) working directory; default the test's
 }
 
 type vm struct {
@@ -247,6 +248,7 @@ func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
 	v.cmd = exec.Command(launcherBin, args...)
 	v.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+v.notify.Path, "CREDENTIALS_DIRECTORY="+creds)
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
+	v.cmd.Dir = o.cwd
 	v.started = time.Now()
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
