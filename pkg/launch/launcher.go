@@ -238,6 +238,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	// Everything peers without the key cause — on the ack channel and the guest's notify
 	// socket — shares one rate limit: a flood must not fill the journal.
 	unauth := &logging.Limiter{Logger: log}
+	defer unauth.Flush("unauthenticated events not logged individually")
 	srv := &ack.Server{Key: p.Key, Sent: p.User, VM: c.VM, Logger: log, Unauthenticated: unauth,
 		OnResult: func(r ack.Result) {
 			if !r.Authenticated {
