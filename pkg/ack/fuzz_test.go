@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -48,6 +49,9 @@ func FuzzServerCheck(f *testing.F) {
 	nonce := bytes.Repeat([]byte{9}, NonceSize)
 	f.Add([]byte(`{"version":1,"nonce":"CQkJCQkJCQkJCQkJCQkJCQ==","boot_id":"b","agent":"a","ok":true,"credentials":[{"name":"API_KEY","bytes":27,"status":"ok","mac":"AA=="}]}`), true)
 	f.Add([]byte(`{"version":1,"credentials":null}`), true)
+	// Passes validateReport (32-byte MAC, known status and source), so the comparison runs.
+	f.Add([]byte(`{"version":1,"nonce":"CQkJCQkJCQkJCQkJCQkJCQ==","vm":"vm1","boot_id":"b-1","agent":"a","ok":false,"credentials":[{"name":"API_KEY","bytes":27,"status":"wrong_length","source":"smbios","mac":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},{"name":"X","bytes":0,"status":"missing"}]}`), true)
+	f.Add([]byte(`{"version":1,"boot_id":"b","credentials":[{"name":"A\nREADY=1","status":"ok\nMAINPID=1"}]}`), true)
 	f.Add([]byte("not json"), false)
 	f.Fuzz(func(t *testing.T, body []byte, sealIt bool) {
 		s := &Server{Key: key, Sent: sent, VM: "vm1"}
@@ -64,6 +68,12 @@ func FuzzServerCheck(f *testing.F) {
 		}
 		if !res.Accepted && len(res.Reasons) == 0 {
 			t.Fatal("rejected without a reason")
+		}
+		// Whatever the guest sent, the reasons (STATUS= and log text) hold no control bytes.
+		for _, r := range res.Reasons {
+			if strings.ContainsFunc(r, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+				t.Fatalf("reason with a control character: %q", r)
+			}
 		}
 	})
 }
