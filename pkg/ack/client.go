@@ -142,6 +142,9 @@ type Backoff struct {
 	Max     time.Duration // cap; default 5s
 	Jitter  float64       // ± fraction; default 0.2
 	Busy    time.Duration // wait after ErrBusy, which does not grow; default 10ms
+	// BusyFor is how long a run of ErrBusy attempts is retried at Busy before the growing
+	// backoff applies to them too; default 2s.
+	BusyFor time.Duration
 }
 
 // BusyDelay returns the wait after an attempt the host turned away (ErrBusy): short and
@@ -191,7 +194,8 @@ type Attempt struct {
 // authentically (retrying cannot help), or ctx ends (the caller's deadline). observe, if not nil,
 // sees every attempt.
 func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe func(Attempt)) (Verdict, error) {
-	slow := 0 // attempts that failed for a reason other than ErrBusy
+	slow := 0               // attempts that failed for a reason other than ErrBusy
+	var busySince time.Time // start of the current run of ErrBusy attempts
 	for n := 1; ; n++ {
 		start := time.Now()
 		v, err := c.Exchange(ctx, r)
@@ -210,8 +214,19 @@ func (c *Client) Acknowledge(ctx context.Context, r Report, b Backoff, observe f
 		if a.Result != ResultError {
 			return v, err
 		}
-		delay := b.BusyDelay()
-		if !errors.Is(err, ErrBusy) {
+		// Turned away by a flood: retry at once, for a while. A host that keeps resetting
+		// (no listener on a vsock port looks the same) gets the growing backoff after BusyFor.
+		var delay time.Duration
+		if errors.Is(err, ErrBusy) {
+			if busySince.IsZero() {
+				busySince = time.Now()
+			}
+		} else {
+			busySince = time.Time{}
+		}
+		if !busySince.IsZero() && time.Since(busySince) < durationOr(b.BusyFor, 2*time.Second) {
+			delay = b.BusyDelay()
+		} else {
 			slow++
 			delay = b.Delay(slow)
 		}

@@ -48,7 +48,8 @@
 // closed to admit the new one. Peers without the key therefore only ever hold slots nobody else
 // needs; only key holders, who can stop the ack anyway, can fill the table. On the agent side
 // an attempt turned away before its challenge (a full backlog, eviction: ErrBusy) is retried
-// after about 10 ms instead of the growing backoff. What peers without the key cause is logged
+// after about 10 ms instead of the growing backoff, for up to 2 s of consecutive refusals
+// (Backoff.BusyFor), so that a host that is simply gone is not asked 100 times a second. What peers without the key cause is logged
 // through a rate limiter (Server.Unauthenticated) and counted (Refused, Evicted, Dropped).
 //
 // # Framing

@@ -341,3 +341,41 @@ func TestRepeatedHello(t *testing.T) {
 		}
 	}
 }
+
+// busyDialer always fails as a full backlog (or a vsock port without a listener) does.
+type busyDialer struct{ n atomic.Int64 }
+
+func (d *busyDialer) Dial(context.Context) (Conn, error) {
+	d.n.Add(1)
+	return nil, os.NewSyscallError("connect", syscall.ECONNRESET)
+}
+func (*busyDialer) Stream() bool { return false }
+
+// A host that keeps turning the agent away is retried quickly only for a while: after
+// Backoff.BusyFor the agent backs off as for any other failure, instead of 100 attempts a
+// second for its whole timeout.
+func TestBusyRetriesAreBounded(t *testing.T) {
+	d := &busyDialer{}
+	b := Backoff{Initial: 100 * time.Millisecond, Max: time.Second, BusyFor: 500 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), b.BusyFor+2*time.Second)
+	defer cancel()
+	var last []time.Time
+	_, err := (&Client{Key: newKey(t), Dialer: d}).Acknowledge(ctx, reportFor(newKey(t), sent, true), b,
+		func(a Attempt) { last = append(last, time.Now()) })
+	if err == nil {
+		t.Fatal("acknowledged to nobody")
+	}
+	if n := d.n.Load(); n < 20 || n > 120 {
+		t.Errorf("%d attempts in %v", n, b.BusyFor+2*time.Second)
+	}
+	// The last second saw the slow backoff: a few attempts, not a hundred.
+	recent := 0
+	for _, at := range last {
+		if time.Since(at) < time.Second {
+			recent++
+		}
+	}
+	if recent > 5 {
+		t.Errorf("%d attempts in the last second after the busy window", recent)
+	}
+}
