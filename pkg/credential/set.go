@@ -39,6 +39,9 @@ type Set struct {
 	Ignored int
 	// Problems lists the credentials that were found but skipped, in the order found.
 	Problems []Problem
+	// Warnings are facts about the source that are not about one skipped credential: an entry
+	// systemd reads only in part, or stops at. They never hold a value.
+	Warnings []string
 }
 
 // Add imports one credential under systemd's rules, in systemd's order: the size checks come
@@ -112,6 +115,7 @@ func Merge(sets ...*Set) *Set {
 		}
 		out.Ignored += s.Ignored
 		out.Problems = append(out.Problems, s.Problems...)
+		out.Warnings = append(out.Warnings, s.Warnings...)
 		for _, c := range s.creds {
 			_ = out.Add(c) // a skip is recorded in out.Problems
 		}
