@@ -33,6 +33,10 @@ type Options struct {
 	AckTimeout     time.Duration
 	BootIDPath     string // default /proc/sys/kernel/random/boot_id
 	Version        string
+	// Systemd is the guest's systemd version, whose import rules the agent applies to the
+	// firmware (0: unknown, newest rules); SystemdFrom says how it was learnt, for reports.
+	Systemd     credential.Systemd
+	SystemdFrom string
 
 	Logger *slog.Logger
 	// Notify sends an sd_notify state; nil means do not notify.
@@ -97,6 +101,8 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 	}
 
 	d := &daemon{o: o, log: log, notify: notify, st: st}
+	st.SetSystemd(int(o.Systemd))
+	log.Info("applying systemd's import rules", "rules", o.Systemd.String(), "from", o.SystemdFrom)
 	ready := d.verify(m)
 	acked := d.startAck(ctx)
 	if !ready && o.OnFailure == "exit" {
@@ -180,12 +186,19 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 			d.log.Info("credential", attrs...)
 		}
 	}
-	if len(rec.Set.Problems) > 0 {
-		for _, p := range rec.Set.Problems {
-			d.log.Warn("skipped in source", "problem", p.Error())
+	for _, p := range rec.Set.Problems {
+		d.log.Warn("skipped in source", "problem", p.Error())
+	}
+	d.st.SetSources(rec.Sources)
+	for _, s := range rec.Sources {
+		switch s.State {
+		case credential.SourceFailed, credential.SourcePartial:
+			d.log.Warn("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail, "rules", rec.Systemd.String())
+		case credential.SourceUnavailable:
+			d.log.Info("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail)
 		}
 	}
-	status := "STATUS=" + res.Summary()
+	status := "STATUS=" + res.Summary() + sourceNote(rec)
 	if res.OK {
 		d.log.Info("verification passed", "verified", res.Verified, "expected", res.Expected, "sources", strings.Join(rec.Used, ","))
 		if first {
@@ -200,6 +213,18 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	}
 	_ = d.notify(status)
 	return res.OK
+}
+
+// sourceNote is "; sources: smbios partial, fwcfg error" for STATUS=, or "".
+func sourceNote(r Received) string {
+	var parts []string
+	for _, s := range r.SourceProblems() {
+		parts = append(parts, s.Name+" "+string(s.State))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; sources: " + strings.Join(parts, ", ")
 }
 
 func (d *daemon) isReady() bool {

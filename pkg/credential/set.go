@@ -76,6 +76,13 @@ func (s *Set) skip(name, source string, reason error) error {
 	return p
 }
 
+// markCut records on an imported credential why its value is cut short.
+func (s *Set) markCut(name, why string) {
+	if i, ok := s.index[name]; ok {
+		s.creds[i].Cut = why
+	}
+}
+
 // Get returns the credential called name.
 func (s *Set) Get(name string) (Credential, bool) {
 	i, ok := s.index[name]

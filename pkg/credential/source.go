@@ -97,6 +97,7 @@ func (s SMBIOSSource) Read() (*Set, error) {
 		what := "the strings after its first " + fmt.Sprint(c.Limit) + " bytes are lost"
 		if name, _, _, ok := OEMStringInfo(c.LastString); ok {
 			what = fmt.Sprintf("credential %s crosses that boundary and is imported cut short; later strings in it are lost", displayName(name))
+			set.markCut(name, fmt.Sprintf("%s reads only the first %d bytes of %s%d", s.Systemd, c.Limit, where, c.Entry))
 		}
 		set.Warnings = append(set.Warnings, fmt.Sprintf("%s%d has %d bytes but %s reads only the first %d: %s",
 			where, c.Entry, c.Size, s.Systemd, c.Limit, what))

@@ -80,6 +80,9 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 		default:
 			f.Bytes, f.Source, f.Value = c.Value.Len(), c.Source, c.Value
 			f.Status, f.Detail = check(rule, c.Value.Bytes())
+			if f.Status == credential.StatusWrongLength && c.Cut != "" {
+				f.Detail += ": cut short, " + c.Cut
+			}
 			if f.Status == credential.StatusOK && mismatch[name] != "" {
 				f.Status, f.Detail = credential.StatusSourceMismatch, mismatch[name]
 			}
@@ -117,6 +120,9 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 func check(r manifest.Rule, v []byte) (credential.Status, string) {
 	n := len(v)
 	switch {
+	case r.Bytes != nil && n == *r.Bytes+1:
+		// The commonest cause: `echo secret > file` on the host.
+		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %d: 1 byte more, a trailing newline in the host file?", n, *r.Bytes)
 	case r.Bytes != nil && n != *r.Bytes:
 		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %d", n, *r.Bytes)
 	case r.MinBytes != nil && n < *r.MinBytes, r.MaxBytes != nil && n > *r.MaxBytes:

@@ -54,7 +54,7 @@ func TestVerifyStatuses(t *testing.T) {
 			in:   Input{Set: set("smbios", "EXACT", "abc", "RANGE", "abcd", "DIGEST", "staging", "OPT_BAD", "xx", "EXTRA", "e")},
 			want: "EXACT=wrong_length RANGE=wrong_length DIGEST=digest_mismatch OPT=missing OPT_BAD=wrong_length EXTRA=unexpected",
 			summary: "0/4 credentials verified; FAILED: EXACT wrong_length (3 bytes, want 4), RANGE wrong_length (4 bytes, want 2..3), " +
-				"DIGEST digest_mismatch (sha256 differs from the manifest), OPT_BAD wrong_length (2 bytes, want 1)",
+				"DIGEST digest_mismatch (sha256 differs from the manifest), OPT_BAD wrong_length (2 bytes, want 1: 1 byte more, a trailing newline in the host file?)",
 		},
 		{
 			name: "missing required", policy: "warn", in: Input{Set: set("smbios", "RANGE", "ab", "DIGEST", env)},
@@ -74,7 +74,7 @@ func TestVerifyStatuses(t *testing.T) {
 		{
 			name: "invalid in source", policy: "warn",
 			in: func() Input {
-				s := credential.ParseOEMStrings([]string{"io.systemd.credential.binary:EXACT=!!!", "io.systemd.credential:RANGE=ab", "io.systemd.credential:DIGEST=" + env})
+				s := credential.ParseOEMStrings([]string{"io.systemd.credential.binary:EXACT=!!!", "io.systemd.credential:RANGE=ab", "io.systemd.credential:DIGEST=" + env}, credential.SystemdLatest)
 				return Input{Set: s}
 			}(),
 			want:    "EXACT=invalid RANGE=ok DIGEST=ok OPT=missing OPT_BAD=missing",
