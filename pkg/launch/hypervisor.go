@@ -26,6 +26,9 @@ type Hypervisor interface {
 	// answer on (its address is one of the credentials, so it must exist before they are
 	// encoded). Nothing is started. A configuration error wraps ErrConfig.
 	open(s Spec) (machine, error)
+	// smbiosStructures is how many SMBIOS Type 11 structures the hypervisor can deliver (0:
+	// as many as needed) and, when limited, how to name the delivery in a budget error.
+	smbiosStructures() (max int, via string)
 }
 
 // argvTaker is a Hypervisor that takes the command line after "--" (qemu).
@@ -62,8 +65,9 @@ type machine interface {
 	// closes it.
 	channel() *channel
 	// load hands over the SMBIOS Type 11 OEM strings to deliver (control credentials first),
-	// once, after open and before plan or start.
-	load(oem []string) error
+	// grouped into Type 11 structures (at most smbiosStructures of them), once, after open and
+	// before plan or start.
+	load(structures [][]string) error
 	// plan describes the launch for host-launcher plan, every OEM string redacted.
 	plan() []string
 	start(ctx context.Context) error
