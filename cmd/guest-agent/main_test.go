@@ -528,7 +528,7 @@ func TestSystemdConformance(t *testing.T) {
 		{"136,617-byte entry, systemd 257 reads it whole", nil, []string{"--manifest", mBigKey, "--sysfs", big, "--source", "smbios", "--systemd-version", "257"}, 0,
 			[]string{"BIG_BLOB_  102400  ok", "API_KEY    4       ok", "source smbios: ok"}},
 		{"136,617-byte entry, systemd 252 reads one page", nil, []string{"--manifest", mBigKey, "--sysfs", big, "--source", "smbios", "--systemd-version", "252"}, 1,
-			[]string{"BIG_BLOB_  3039   wrong_length  smbios  3039 bytes, want 102400: cut short, systemd 252 reads only the first 4096 bytes of entries/11-0", "API_KEY    0      missing",
+			[]string{"BIG_BLOB_  3039   wrong_length  smbios  3039 bytes, want 102400: cut short, systemd 252 reads only the first 4096 bytes of entries/11-0", "API_KEY    0      invalid       -       smbios: not imported by the guest's systemd: it starts beyond the first 4096 bytes of entries/11-0, all that systemd 252 reads",
 				`source smbios: partial: entries/11-0 has 136617 bytes but systemd 252 reads only the first 4096: credential "BIG_BLOB_" crosses that boundary`}},
 		{"auto: a malformed entry is reported, the rest verified", []string{"CREDENTIALS_DIRECTORY=" + credDir}, []string{"--manifest", mKey, "--sysfs", broken}, 0,
 			[]string{"API_KEY  4      ok", "source credentials: ok", "source smbios: partial: entry 11-1: malformed SMBIOS data: formatted length 4; systemd accepts only 5"}},

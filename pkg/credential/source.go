@@ -95,9 +95,21 @@ func (s SMBIOSSource) Read() (*Set, error) {
 	}
 	for _, c := range im.Cut {
 		what := "the strings after its first " + fmt.Sprint(c.Limit) + " bytes are lost"
+		why := fmt.Sprintf("%s reads only the first %d bytes of %s%d", s.Systemd, c.Limit, where, c.Entry)
 		if name, _, _, ok := OEMStringInfo(c.LastString); ok {
 			what = fmt.Sprintf("credential %s crosses that boundary and is imported cut short; later strings in it are lost", displayName(name))
-			set.markCut(name, fmt.Sprintf("%s reads only the first %d bytes of %s%d", s.Systemd, c.Limit, where, c.Entry))
+			set.markCut(name, why)
+			// Cut base64 usually no longer decodes: say why it was skipped.
+			for i, p := range set.Problems {
+				if p.Name == name && p.Source == SourceSMBIOS {
+					set.Problems[i].Reason = fmt.Errorf("%w; cut short, %s", p.Reason, why)
+				}
+			}
+		}
+		for _, lost := range c.Lost {
+			if name, _, _, ok := OEMStringInfo(lost); ok {
+				_ = set.skip(name, SourceSMBIOS, fmt.Errorf("%w: it starts beyond the first %d bytes of %s%d, all that %s reads", ErrCutOff, c.Limit, where, c.Entry, s.Systemd))
+			}
 		}
 		set.Warnings = append(set.Warnings, fmt.Sprintf("%s%d has %d bytes but %s reads only the first %d: %s",
 			where, c.Entry, c.Size, s.Systemd, c.Limit, what))

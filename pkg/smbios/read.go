@@ -85,6 +85,8 @@ type Cut struct {
 	Entry, Size, Limit int
 	// LastString is the cut string, so the caller can name the credential it belongs to.
 	LastString string
+	// Lost are the strings that start beyond Limit, whole, so the caller can name them.
+	Lost []string
 }
 
 // Import walks raw Type 11 entries (from [ReadEntries] or [ReadTable]) the way systemd's
@@ -96,6 +98,7 @@ func Import(raws [][]byte, limit int) Imported {
 	var im Imported
 	for i, raw := range raws {
 		var cut *Cut
+		full := raw
 		if limit > 0 && len(raw) > limit {
 			cut = &Cut{Entry: i, Size: len(raw), Limit: limit}
 			raw = raw[:limit]
@@ -109,6 +112,9 @@ func Import(raws [][]byte, limit int) Imported {
 			cut.LastString = strs[len(strs)-1]
 		}
 		if cut != nil {
+			if all, err := ParseEntry(full); err == nil && len(all) > len(strs) {
+				cut.Lost = all[len(strs):]
+			}
 			im.Cut = append(im.Cut, *cut)
 		}
 		im.Strings = append(im.Strings, strs...)

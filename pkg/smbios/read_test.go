@@ -177,11 +177,11 @@ func TestImport(t *testing.T) {
 		{name: "entry of 136,617 bytes read whole by systemd >= 257", raws: [][]byte{entry("x:" + big)}, limit: EntryReadFull, want: []string{"x:" + big}, entries: 1},
 		{name: "systemd < 257 reads one page and cuts the string crossing it", raws: [][]byte{entry("a", "x:"+big, "z")}, limit: EntryReadPage,
 			want: []string{"a", "x:" + big[:EntryReadPage-5-2-2]}, entries: 1,
-			cut: []Cut{{Entry: 0, Size: 136_617 - 10 + 4, Limit: EntryReadPage, LastString: "x:" + big[:EntryReadPage-5-2-2]}}},
+			cut: []Cut{{Entry: 0, Size: 136_617 - 10 + 4, Limit: EntryReadPage, LastString: "x:" + big[:EntryReadPage-5-2-2], Lost: []string{"z"}}}},
 		{name: "an entry of exactly one page is not cut", raws: [][]byte{entry(strings.Repeat("p", EntryReadPage-7))}, limit: EntryReadPage,
 			want: []string{strings.Repeat("p", EntryReadPage-7)}, entries: 1},
 		{name: "cut right after a NUL names no string", raws: [][]byte{append(entry(strings.Repeat("p", EntryReadPage-6)), 'q', 0, 0)[:EntryReadPage+3]}, limit: EntryReadPage,
-			want: []string{strings.Repeat("p", EntryReadPage-6)}, entries: 1, cut: []Cut{{Entry: 0, Size: EntryReadPage + 3, Limit: EntryReadPage}}},
+			want: []string{strings.Repeat("p", EntryReadPage-6)}, entries: 1, cut: []Cut{{Entry: 0, Size: EntryReadPage + 3, Limit: EntryReadPage, Lost: []string{"q"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,7 +199,7 @@ func TestImport(t *testing.T) {
 				t.Fatalf("cut = %+v, want %+v", im.Cut, tt.cut)
 			}
 			for i := range im.Cut {
-				if im.Cut[i].Entry != tt.cut[i].Entry || im.Cut[i].Limit != tt.cut[i].Limit || im.Cut[i].LastString != tt.cut[i].LastString {
+				if im.Cut[i].Entry != tt.cut[i].Entry || im.Cut[i].Limit != tt.cut[i].Limit || im.Cut[i].LastString != tt.cut[i].LastString || !slices.Equal(im.Cut[i].Lost, tt.cut[i].Lost) {
 					t.Errorf("cut[%d] = %d/%d/%d bytes, want %d/%d", i, im.Cut[i].Entry, im.Cut[i].Limit, len(im.Cut[i].LastString), tt.cut[i].Entry, len(tt.cut[i].LastString))
 				}
 			}

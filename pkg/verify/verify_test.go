@@ -124,3 +124,28 @@ func TestVerifyStatuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCutShort: a credential the guest's systemd imports cut short (its read limit ends the
+// SMBIOS entry inside the value) is wrong_length even when the manifest's range accepts the
+// cut size, whether the cut is seen in the verified set or in a compared one.
+func TestCutShort(t *testing.T) {
+	m := mustManifest(t, `{"credentials": {"BUNDLE": {"min_bytes": 4}, "KEY": {"bytes": 3}}}`)
+	cut := &credential.Set{}
+	_ = cut.Add(credential.Credential{Name: "BUNDLE", Value: credential.NewValue([]byte("abcdef")), Source: "smbios", Cut: "systemd 252 reads only the first 4096 bytes of entries/11-0"})
+	_ = cut.Add(credential.Credential{Name: "KEY", Value: credential.NewValue([]byte("abc")), Source: "smbios"})
+	dir := set("credentials", "BUNDLE", "abcdef", "KEY", "abc")
+	for name, in := range map[string]Input{
+		"in the verified set": {Set: cut},
+		"in a compared set":   {Set: dir, Compare: map[string]*credential.Set{"credentials": dir, "smbios": cut}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := Verify(m, in, time.Now())
+			if res.OK || res.Findings[0].Status != credential.StatusWrongLength || res.Findings[0].Detail != "6 bytes: cut short, systemd 252 reads only the first 4096 bytes of entries/11-0" {
+				t.Errorf("BUNDLE: %+v", res.Findings[0])
+			}
+			if res.Findings[1].Status != credential.StatusOK {
+				t.Errorf("KEY: %+v", res.Findings[1])
+			}
+		})
+	}
+}
