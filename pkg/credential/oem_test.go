@@ -167,11 +167,19 @@ func TestProblemsNeverHoldValues(t *testing.T) {
 }
 
 func FuzzParseOEMStrings(f *testing.F) {
-	f.Add("io.systemd.credential:A=b", "io.systemd.credential.binary:B=AAEC")
-	f.Add("io.systemd.credential.binary:B= AA\tEC\n", "io.systemd.credential:A")
-	f.Add("io.systemd.credential:a/b=x", "vendor")
-	f.Fuzz(func(t *testing.T, a, b string) {
-		s := ParseOEMStrings([]string{a, b}, SystemdLatest)
+	f.Add("io.systemd.credential:A=b", "io.systemd.credential.binary:B=AAEC", uint8(0))
+	f.Add("io.systemd.credential.binary:B= AA\tEC\n", "io.systemd.credential:A", uint8(2))
+	f.Add("io.systemd.credential:a/b=x", "vendor", uint8(5))
+	f.Add("io.systemd.credential.binary:T=-_-_AQ==", "io.systemd.credential.binary:U=+_/-AQ==", uint8(3))
+	f.Fuzz(func(t *testing.T, a, b string, version uint8) {
+		v := Systemd(252 + int(version%7)) // 252..258: every rule boundary
+		s := ParseOEMStrings([]string{a, b}, v)
+		// The URL-safe alphabet only ever adds credentials: what 254 imports, 255 imports too.
+		if v >= SystemdURLSafeBase64 {
+			if old := ParseOEMStrings([]string{a, b}, 254); old.Len() > s.Len() {
+				t.Fatalf("systemd %d imports %d credentials, 254 imports %d", v, s.Len(), old.Len())
+			}
+		}
 		if s.Len()+len(s.Problems)+s.Ignored != 2 {
 			t.Fatalf("%d credentials + %d problems + %d ignored != 2 strings", s.Len(), len(s.Problems), s.Ignored)
 		}
