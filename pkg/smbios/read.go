@@ -251,18 +251,6 @@ func ParseTable(entryPoint, table []byte) ([][]byte, TableInfo, error) {
 	return out, info, nil
 }
 
-// Strings returns every string of raw Type 11 structures without systemd's checks, for displays
-// of what a table holds.
-func Strings(raws [][]byte) []string {
-	var out []string
-	for _, r := range raws {
-		if len(r) >= headerSize && int(r[1]) <= len(r) && r[1] >= headerSize {
-			out = append(out, splitStrings(r[r[1]:])...)
-		}
-	}
-	return out
-}
-
 // Handle returns a structure's handle.
 func Handle(raw []byte) uint16 { return binary.LittleEndian.Uint16(raw[2:4]) }
 
