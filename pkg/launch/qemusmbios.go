@@ -35,14 +35,6 @@ type smbiosDelivery struct {
 	open func() (files []*os.File, afterStart func(), err error)
 }
 
-// structuresFor is how many Type 11 structures a QEMU delivery method can carry (0: any).
-func structuresFor(method string) int {
-	if method == SMBIOSPath {
-		return 1
-	}
-	return 0
-}
-
 // qemuSMBIOS prepares the delivery of groups (one element per Type 11 structure, from
 // credential.Encode) by method, for fds numbered from firstFD in the child. It is the one place
 // that decides how OEM strings reach QEMU, so that tests can run both ways.
@@ -65,7 +57,7 @@ func qemuSMBIOS(method string, groups [][]string, firstFD int) (*smbiosDelivery,
 				s, err := smbios.Structure(g, uint16(smbios.FirstOEMHandle+i))
 				if err != nil {
 					closeAll(files)
-					return nil, nil, fmt.Errorf("Type 11 structure %d: %w", i, err)
+					return nil, nil, fmt.Errorf("type 11 structure %d: %w", i, err)
 				}
 				f, err := sealedMemfd(fmt.Sprintf("credlink-smbios-11-%d", i), s)
 				clear(s)
