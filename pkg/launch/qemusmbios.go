@@ -15,7 +15,8 @@ import (
 const (
 	// SMBIOSFile: host-launcher builds every Type 11 structure itself and hands each to QEMU as
 	// a sealed memfd, -smbios file=/dev/fd/N. QEMU copies such a blob into its table verbatim,
-	// handle included, ahead of its own structures (hw/smbios/smbios.c, smbios_entry_add), so
+	// handle included, ahead of its own structures (hw/smbios/smbios.c, smbios_entry_add; SeaBIOS
+	// keeps its Type 0 first), counted in a 2.x entry point (fixtures ep32-blob, ep64-blob), so
 	// the strings are exactly the bytes we wrote on every QEMU version, and any number of
 	// structures (more than 255 credentials) can be passed. Immune to the path= overrun.
 	SMBIOSFile = "file"

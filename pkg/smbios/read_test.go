@@ -3,6 +3,7 @@ package smbios
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,23 +76,64 @@ func TestQEMUFixtures(t *testing.T) {
 			if strings.Contains(string(args), "smbios-entry-point-type=64") {
 				wantEP = EntryPoint64
 			}
-			if info.EntryPoint != wantEP || !info.HadEndOfTable || info.OEMStructures != 1 || info.Stopped != "" {
-				t.Errorf("info = %+v, want entry point %v, end-of-table, one Type 11 structure", info, wantEP)
+			// The blob fixtures hand QEMU two complete structures (-smbios file=); the others
+			// strings, which QEMU merges into one.
+			wantStructs := 1
+			if strings.Contains(dir, "blob") {
+				wantStructs = 2
 			}
-			// The table walk yields the very bytes Linux exposes as entries/11-0/raw.
-			raw, _ := os.ReadFile(filepath.Join(sys, EntriesDir, "11-0", "raw"))
-			if len(raws) != 1 || !bytes.Equal(raws[0], raw) {
-				t.Errorf("table walk's Type 11 structure differs from entries/11-0/raw")
+			if info.EntryPoint != wantEP || !info.HadEndOfTable || info.OEMStructures != wantStructs || info.Stopped != "" {
+				t.Errorf("info = %+v, want entry point %v, end-of-table, %d Type 11 structures", info, wantEP, wantStructs)
+			}
+			// The table walk yields the very bytes Linux exposes as entries/11-N/raw.
+			own := 0
+			data, _ := os.ReadFile(filepath.Join(sys, TableFile))
+			for i, r := range raws {
+				raw, _ := os.ReadFile(filepath.Join(sys, EntriesDir, fmt.Sprintf("11-%d", i), "raw"))
+				if !bytes.Equal(r, raw) {
+					t.Errorf("table walk's Type 11 structure %d differs from entries/11-%d/raw", i, i)
+				}
+				own += len(r)
+			}
+			if wantStructs == 2 {
+				// QEMU keeps a blob's handle, puts blobs ahead of its own structures
+				// (hw/smbios/smbios.c, smbios_entry_add appends them at option parsing) and
+				// counts each in a 2.x entry point; SeaBIOS adds its Type 0 in front.
+				if Handle(raws[0]) != FirstOEMHandle || Handle(raws[1]) != FirstOEMHandle+1 {
+					t.Errorf("blob handles %#x, %#x", Handle(raws[0]), Handle(raws[1]))
+				}
+				if got := fmt.Sprint(structureTypes(data)); got != "[0 11 11 1 3 4 16 17 19 32 127]" {
+					t.Errorf("structure types in table order: %s", got)
+				}
+				if wantEP == EntryPoint32 && info.Count != info.Structures {
+					t.Errorf("entry point counts %d structures, the table has %d", info.Count, info.Structures)
+				}
 			}
 			// QEMU's own structures (one socket, 256 MiB): the figure credential.DefaultReserved
 			// and the README quote.
-			data, _ := os.ReadFile(filepath.Join(sys, TableFile))
 			wantOwn := map[EntryPointType]int{EntryPoint32: 376, EntryPoint64: 382}[wantEP]
-			if own := len(data) - len(raw); own != wantOwn {
+			if own := len(data) - own; own != wantOwn {
 				t.Errorf("QEMU's own structures take %d bytes, want %d", own, wantOwn)
 			}
 		})
 	}
+}
+
+// structureTypes lists the types of a well-formed table's structures, in order.
+func structureTypes(data []byte) []int {
+	var out []int
+	for pos := 0; pos+headerSize <= len(data); {
+		end := pos + int(data[pos+1])
+		for end < len(data)-1 && (data[end] != 0 || data[end+1] != 0) {
+			end++
+		}
+		out = append(out, int(data[pos]))
+		if data[pos] == TypeEndOfTable {
+			break
+		}
+		pos = end + 2
+	}
+	return out
 }
 
 // Linux ≥ 6.6.39 can expose a table without its Type 127 structure.
