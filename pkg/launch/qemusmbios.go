@@ -16,7 +16,8 @@ const (
 	// SMBIOSFile: host-launcher builds every Type 11 structure itself and hands each to QEMU as
 	// a sealed memfd, -smbios file=/dev/fd/N. QEMU copies such a blob into its table verbatim,
 	// handle included, ahead of its own structures (hw/smbios/smbios.c, smbios_entry_add; SeaBIOS
-	// keeps its Type 0 first), counted in a 2.x entry point (fixtures ep32-blob, ep64-blob), so
+	// keeps its Type 0 first), counted in a 2.x entry point (fixtures ep32-blob, ep64-blob; QEMU
+	// 9.0 and later keep blobs apart in usr_blobs and still count one structure per file), so
 	// the strings are exactly the bytes we wrote on every QEMU version, and any number of
 	// structures (more than 255 credentials) can be passed. Immune to the path= overrun.
 	SMBIOSFile = "file"
@@ -134,7 +135,7 @@ func sealedMemfd(name string, b []byte) (*os.File, error) {
 	return f, nil
 }
 
-// describeStructures is "2 Type 11 structures (255 and 45 strings, 12 034 and 2 113 bytes)".
+// describeStructures is "2 Type 11 structures (255+45 strings, 12034+2113 bytes)".
 func describeStructures(groups [][]string) string {
 	var counts, sizes []string
 	for _, g := range groups {
