@@ -534,6 +534,9 @@ func TestSystemdConformance(t *testing.T) {
 			[]string{"API_KEY  4      ok", "source credentials: ok", "source smbios: partial: entry 11-1: malformed SMBIOS data: formatted length 4; systemd accepts only 5"}},
 		{"auto: no dmi_sysfs is said", []string{"CREDENTIALS_DIRECTORY=" + credDir}, []string{"--manifest", mKey, "--sysfs", noDMISysfs}, 0,
 			[]string{"source smbios: unavailable", "dmi_sysfs is not loaded"}},
+		{"auto: an unreadable credentials directory is reported, the firmware still verified", nil,
+			[]string{"--manifest", mKey, "--sysfs", broken, "--credentials-dir", filepath.Join(credDir, "API_KEY")}, 0,
+			[]string{"API_KEY  4      ok      smbios", "source credentials: error: open credentials source", "source smbios: partial"}},
 		{"one byte more hints at a trailing newline", nil, []string{"--manifest", mNewline, "--sysfs", urlSafe, "--source", "smbios"}, 1,
 			[]string{"4 bytes, want 3: 1 byte more, a trailing newline in the host file?"}},
 	}

@@ -35,10 +35,10 @@ func (v Systemd) Rules() Systemd {
 	return v
 }
 
-// String is "systemd 252", or "systemd (unknown: rules of 257)".
+// String is "systemd 252", or "systemd of unknown version, rules of 257 and newer".
 func (v Systemd) String() string {
 	if v <= 0 {
-		return fmt.Sprintf("systemd (version unknown, rules of %d and newer)", int(SystemdLatest))
+		return fmt.Sprintf("systemd of unknown version, rules of %d and newer", int(SystemdLatest))
 	}
 	return fmt.Sprintf("systemd %d", int(v))
 }
