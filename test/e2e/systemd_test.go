@@ -21,9 +21,10 @@ import (
 // and a unit that Requires=/After= the agent starts only once the agent is ready.
 func TestSystemdGuest(t *testing.T) {
 	dir, img, sysInitrd := systemdImage(t)
-	// Debian 12's systemd 252 imports only the first 4 KiB of OEM strings: a 1.5 KiB bundle, and
-	// host-launcher told so it refuses anything that would not fit.
-	dep := deploymentWithBundle(t, 1500)
+	// Debian 12's systemd 252 imports only the first 4 KiB of each Type 11 entry: told so,
+	// host-launcher starts a second structure rather than pass that page, and systemd 252 reads
+	// both (entries/11-0 and 11-1). A 2.8 KiB bundle (3.9 KiB of base64) makes the split.
+	dep := deploymentWithBundle(t, 2800)
 	v := startSystemdVM(t, dir, img, sysInitrd, vmOpts{dep: dep, agent: true, ep64: true, ackTimeout: 100 * time.Second, systemd: 252})
 	m, err := v.notify.Wait(2*time.Minute, sdnotify.Has("READY", "1"))
 	if err != nil {
@@ -35,6 +36,7 @@ func TestSystemdGuest(t *testing.T) {
 	}
 	console := waitConsole(v, "E2E-APP-STARTED", "E2E-CHECK 5/5 credentials verified")
 	for _, want := range []string{
+		"E2E-ENTRIES 2", // two Type 11 structures, each within the page systemd 252 reads
 		"E2E-APP-STARTED agent=active", // the dependent ran after the agent was ready
 		"verification passed",          // the agent under systemd
 		"sources=credentials,smbios",   // it compared systemd's import with SMBIOS
@@ -176,7 +178,7 @@ WantedBy=multi-user.target
 After=guest-agent.service
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'for f in /run/credentials/@system/*; do echo "E2E-IMPORTED $(basename $f) $(stat -c %%s $f)"; done > /dev/console; /usr/bin/guest-agent check --source auto --credentials-dir /run/credentials/@system --manifest /etc/credlink/manifest.json | sed "s/^/E2E-CHECK /" > /dev/console'
+ExecStart=/bin/sh -c 'echo "E2E-ENTRIES $(ls -d /sys/firmware/dmi/entries/11-* | wc -l)" > /dev/console; for f in /run/credentials/@system/*; do echo "E2E-IMPORTED $(basename $f) $(stat -c %%s $f)"; done > /dev/console; /usr/bin/guest-agent check --source auto --credentials-dir /run/credentials/@system --manifest /etc/credlink/manifest.json | sed "s/^/E2E-CHECK /" > /dev/console'
 [Install]
 WantedBy=multi-user.target
 `), 0o644)
