@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // Hypervisor is one kind of hypervisor with its own options (its flags). The generic launcher
@@ -48,7 +50,10 @@ type Spec struct {
 	// channel.notify nil and the launcher refuses the launch.
 	GuestNotify bool
 	// Manifest is --manifest, the host-side manifest (the local guest-agent's default).
-	Manifest       string
+	Manifest string
+	// GuestSystemd is --guest-systemd: the guest's systemd, whose read limits the OEM strings
+	// were laid out for (local mode tells its agent to read with the same rules).
+	GuestSystemd   credential.Systemd
 	Stdout, Stderr io.Writer // the hypervisor's own output
 }
 

@@ -136,6 +136,37 @@ func TestLocalAccepted(t *testing.T) {
 	e.assertClean()
 }
 
+// TestLocalSystemd252Structures: for a guest with systemd 252 the credentials are spread over
+// Type 11 structures of at most one page each, and the local agent, told to read with 252's
+// rules, receives every one of them whole (a structure laid out for 257 would be cut).
+func TestLocalSystemd252Structures(t *testing.T) {
+	e := newEnv(t)
+	c := e.local()
+	c.ManifestPath, localOpts(c).Manifest = "", filepath.Join(e.dir, "m252.json")
+	os.WriteFile(localOpts(c).Manifest, []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"min_bytes": 8}, "ENVIRONMENT": {}, "BIG1": {"bytes": 1500}, "BIG2": {"bytes": 1500}, "BIG3": {"bytes": 1500}}, "unexpected": "fail"}`), 0o600)
+	c.GuestSystemd = 252
+	for _, n := range []string{"BIG1", "BIG2", "BIG3"} {
+		c.Settings = append(c.Settings, credential.Credential{Name: n, Value: credential.NewValue([]byte(strings.Repeat("b", 1500)))})
+	}
+	p, err := c.Prepare(ack.Address{Kind: "unix", Path: filepath.Join(e.dir, "x.sock")})
+	if err != nil || len(p.Structures) < 2 {
+		t.Fatalf("structures: %v, %v", len(p.Structures), err)
+	}
+	// The agent reads with 252's rules whatever systemd runs on this host.
+	plan, err := c.Plan()
+	if err != nil || !strings.Contains(strings.Join(plan, "\n"), " --systemd-version 252 ") {
+		t.Errorf("plan: %v\n%s", err, strings.Join(plan, "\n"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := c.Run(ctx, func(Outcome) { cancel() })
+	if err != nil || !out.Ready {
+		t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
+	}
+	if !strings.Contains(e.statuses(), "STATUS=Ready: 6/6 credentials delivered byte-exact") {
+		t.Errorf("notifications:\n%s", e.statuses())
+	}
+}
+
 func TestLocalRejectedStops(t *testing.T) {
 	e := newEnv(t)
 	c := e.local()

@@ -139,7 +139,7 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	}
 	vm, err = c.Hypervisor.open(Spec{
 		VM: c.VM, RuntimeDir: runDir, GuestCID: c.GuestCID, GuestNotify: c.WaitGuestBoot,
-		Manifest: c.ManifestPath, Stdout: c.Stdout, Stderr: c.Stderr,
+		Manifest: c.ManifestPath, GuestSystemd: c.GuestSystemd, Stdout: c.Stdout, Stderr: c.Stderr,
 	})
 	if err != nil {
 		return fail(err)

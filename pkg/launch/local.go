@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,7 +60,10 @@ func (h *Local) open(s Spec) (machine, error) {
 		return nil, configErr("local mode needs --manifest (or --agent-manifest) for the guest-agent")
 	}
 	l := &localVM{sysfs: runtimePath(s, "sys")}
-	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
+	// The local "guest" runs under the host's systemd, if any: it must read the tree with the
+	// rules the tree was laid out for, not the host's.
+	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait",
+		"--systemd-version", strconv.Itoa(int(s.GuestSystemd.Rules()))}
 	args = append(args, "--metrics-listen", h.Metrics)
 	args = append(args, h.Args...)
 	l.process = newProcess(exec.Command(bin, args...))
