@@ -111,8 +111,12 @@ func (s SMBIOSSource) Read() (*Set, error) {
 				_ = set.skip(name, SourceSMBIOS, fmt.Errorf("%w: it starts beyond the first %d bytes of %s%d, all that %s reads", ErrCutOff, c.Limit, where, c.Entry, s.Systemd))
 			}
 		}
-		set.Warnings = append(set.Warnings, fmt.Sprintf("%s%d has %d bytes but %s reads only the first %d: %s",
-			where, c.Entry, c.Size, s.Systemd, c.Limit, what))
+		size := fmt.Sprint(c.Size)
+		if c.Size > smbios.MaxRead {
+			size = fmt.Sprintf("more than %d", smbios.MaxRead)
+		}
+		set.Warnings = append(set.Warnings, fmt.Sprintf("%s%d has %s bytes but %s reads only the first %d: %s",
+			where, c.Entry, size, s.Systemd, c.Limit, what))
 	}
 	if info.Stopped != "" {
 		set.Warnings = append(set.Warnings, "table walk stopped early, as Linux does: "+info.Stopped)

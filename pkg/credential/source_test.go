@@ -286,3 +286,36 @@ func TestReadReportsEverySource(t *testing.T) {
 		t.Errorf("no dmi_sysfs: %v %+v", err, reports)
 	}
 }
+
+// TestSMBIOSSourceHugeEntry: an entry larger than anything systemd reads is cut where systemd
+// 257 cuts it (header + 1 MiB), not refused, and the credentials before the cut stay verified.
+func TestSMBIOSSourceHugeEntry(t *testing.T) {
+	sys := t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := smbios.Structure([]string{"io.systemd.credential:A=1", "io.systemd.credential:HUGE=" + strings.Repeat("h", 5<<20)}, smbios.FirstOEMHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(sys, smbios.EntriesDir, "11-0", "raw")
+	os.Chmod(p, 0o600)
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := SMBIOSSource{Sysfs: sys, Systemd: 257}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Get("A"); !ok {
+		t.Errorf("A not imported: %v", s.Names())
+	}
+	want := `entries/11-0 has more than 4194304 bytes but systemd 257 reads only the first 1048581: credential "HUGE" crosses that boundary`
+	if len(s.Warnings) != 1 || !strings.HasPrefix(s.Warnings[0], want) {
+		t.Errorf("warnings = %q", s.Warnings)
+	}
+	// Like systemd 257, the cut value (just under 1 MiB) is imported, and known to be cut.
+	if c, ok := s.Get("HUGE"); !ok || c.Cut != "systemd 257 reads only the first 1048581 bytes of entries/11-0" || c.Value.Len() != smbios.EntryReadFull-5-26-27 {
+		t.Errorf("HUGE: present %v, cut %q, %d bytes", ok, c.Cut, c.Value.Len())
+	}
+}

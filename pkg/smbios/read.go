@@ -40,7 +40,8 @@ var (
 
 // ReadEntries returns the raw Type 11 structures Linux exposes as entries/11-0/raw, 11-1/raw, …
 // in order, until one is missing (systemd's import loop ends at the first ENOENT). Each file is
-// read whole, up to [MaxRead] bytes; apply [Import] to get what systemd makes of them.
+// read whole, or its first [MaxRead]+1 bytes when longer (more than any systemd reads, so
+// [Import] still cuts it exactly as systemd does); apply Import to get what systemd makes of them.
 //
 // Errors: ErrNoTable when sysfs has no DMI directory at all; ErrNoDMISysfs when the tables are
 // there but entries/ is not. A file that cannot be read ends the walk like in systemd: the
@@ -49,7 +50,7 @@ func ReadEntries(sysfs string) ([][]byte, error) {
 	var out [][]byte
 	for i := 0; ; i++ {
 		p := filepath.Join(sysfs, EntriesDir, "11-"+strconv.Itoa(i), "raw")
-		raw, err := readBounded(p, MaxRead)
+		raw, err := readHead(p, MaxRead)
 		if errors.Is(err, fs.ErrNotExist) {
 			if i == 0 {
 				if _, derr := os.Stat(filepath.Join(sysfs, EntriesDir)); errors.Is(derr, fs.ErrNotExist) {
@@ -253,6 +254,20 @@ func ParseTable(entryPoint, table []byte) ([][]byte, TableInfo, error) {
 
 // Handle returns a structure's handle.
 func Handle(raw []byte) uint16 { return binary.LittleEndian.Uint16(raw[2:4]) }
+
+// readHead reads a file, or its first limit+1 bytes when it holds more.
+func readHead(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
 
 // readBounded reads at most limit bytes of a file and fails if it holds more.
 func readBounded(path string, limit int) ([]byte, error) {
