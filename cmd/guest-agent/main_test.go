@@ -574,3 +574,29 @@ func TestSystemdConformance(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// TestDaemonSourceError: a source that cannot be read at all is reported in STATUS=, the log
+// and the metrics, even though nothing could be verified.
+func TestDaemonSourceError(t *testing.T) {
+	sys := t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"io.systemd.credential:API_KEY=abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(sys, smbios.EntriesDir, "11-0", "raw")
+	os.Chmod(raw, 0o600)
+	os.Remove(raw)
+	os.Mkdir(raw, 0o700) // reading it fails with EISDIR
+	m := writeManifest(t, t.TempDir(), `{"credentials": {"API_KEY": {"bytes": 4}}}`)
+	d := startDaemon(t, "--manifest", m, "--sysfs", sys, "--source", "smbios", "--systemd-version", "257")
+	_, err := d.notify.Wait(5*time.Second, sdnotify.Has("STATUS", "0/1 credentials verified; FAILED: API_KEY missing (not received); sources: smbios error"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.stderr.String())
+	}
+	if metrics := d.scrape(t); !strings.Contains(metrics, `credlink_source_state{source="smbios",state="error"} 1`) {
+		t.Errorf("metrics lack the smbios error:\n%s", metrics)
+	}
+	if !strings.Contains(d.stderr.String(), `msg="credential source" source=smbios state=error`) {
+		t.Errorf("log lacks the source error:\n%s", d.stderr.String())
+	}
+	d.stop(t)
+}

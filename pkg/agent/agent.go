@@ -163,8 +163,9 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	var res verify.Result
 	if err != nil {
 		d.log.Error("cannot read credentials", "err", err)
-		// Every listed credential is missing: report that rather than nothing.
-		rec = Received{Set: &credential.Set{}}
+		// Every listed credential is missing: report that rather than nothing, and keep the
+		// source reports, which say why.
+		rec = Received{Set: &credential.Set{}, Sources: rec.Sources, Systemd: rec.Systemd}
 	}
 	res = verify.Verify(m, verify.Input{Set: rec.Set, Compare: rec.Compare}, time.Now())
 	d.mu.Lock()

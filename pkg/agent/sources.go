@@ -107,10 +107,10 @@ func describe(reports []credential.SourceReport) string {
 }
 
 func (o *Options) readOnly(src credential.Source) (Received, error) {
-	set, reports, err := credential.Read(src)
-	r := Received{Set: set, Sources: reports, Systemd: o.Systemd}
+	set, report, err := credential.ReadSource(src)
+	r := Received{Set: set, Sources: []credential.SourceReport{report}, Systemd: o.Systemd}
 	if err != nil {
-		return r, fmt.Errorf("%s: %s", src.Name(), reports[0].Detail)
+		return r, err
 	}
 	r.Used = []string{src.Name()}
 	return r, nil

@@ -204,20 +204,14 @@ func Read(sources ...Source) (*Set, []SourceReport, error) {
 	var reports []SourceReport
 	var firstErr error
 	for _, src := range sources {
-		s, err := src.Read()
-		r := SourceReport{Name: src.Name(), State: SourceOK}
+		s, r, err := ReadSource(src)
 		switch {
-		case errors.Is(err, ErrUnavailable):
-			r.State, r.Detail = SourceUnavailable, err.Error()
+		case r.State == SourceUnavailable:
 		case err != nil:
-			r.State, r.Detail = SourceFailed, err.Error()
 			if firstErr == nil {
-				firstErr = fmt.Errorf("%s: %w", src.Name(), err)
+				firstErr = err
 			}
 		default:
-			if len(s.Warnings) > 0 {
-				r.State, r.Detail = SourcePartial, strings.Join(s.Warnings, "; ")
-			}
 			sets = append(sets, s)
 		}
 		reports = append(reports, r)
@@ -229,6 +223,25 @@ func Read(sources ...Source) (*Set, []SourceReport, error) {
 		return nil, reports, fmt.Errorf("%w: none of the %d credential sources exists", ErrUnavailable, len(sources))
 	}
 	return Merge(sets...), reports, nil
+}
+
+// ReadSource reads one source and reports how it went: ok, partial (read, with the Set's
+// warnings as detail), unavailable or error. The error is prefixed with the source's name.
+func ReadSource(src Source) (*Set, SourceReport, error) {
+	s, err := src.Read()
+	r := SourceReport{Name: src.Name(), State: SourceOK}
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		r.State, r.Detail = SourceUnavailable, err.Error()
+	case err != nil:
+		r.State, r.Detail = SourceFailed, err.Error()
+	case len(s.Warnings) > 0:
+		r.State, r.Detail = SourcePartial, strings.Join(s.Warnings, "; ")
+	}
+	if err != nil {
+		return nil, r, fmt.Errorf("%s: %w", src.Name(), err)
+	}
+	return s, r, nil
 }
 
 // Used returns the names of the sources that were read (ok or partial).
