@@ -36,7 +36,7 @@ func TestSystemdGuest(t *testing.T) {
 	}
 	console := waitConsole(v, "E2E-APP-STARTED", "E2E-CHECK 5/5 credentials verified")
 	for _, want := range []string{
-		"E2E-ENTRIES 2", // two Type 11 structures, each within the page systemd 252 reads
+		"E2E-ENTRIES 2",                // two Type 11 structures, each within the page systemd 252 reads
 		"E2E-APP-STARTED agent=active", // the dependent ran after the agent was ready
 		"verification passed",          // the agent under systemd
 		"sources=credentials,smbios",   // it compared systemd's import with SMBIOS
