@@ -17,6 +17,14 @@ import (
 type checkJSON struct {
 	OK          bool              `json:"ok"`
 	Credentials []checkCredential `json:"credentials"`
+	Sources     []checkSource     `json:"sources"`
+	Systemd     int               `json:"systemd_rules_version"` // 0: unknown, newest rules
+}
+
+type checkSource struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
 }
 
 type checkCredential struct {
@@ -40,7 +48,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse("check", fs, args, stdout, stderr); !ok {
 		return code
 	}
-	res, _, err := o.Check()
+	resolveSystemd(&o)
+	res, rec, err := o.Check()
 	if err != nil {
 		fmt.Fprintln(stderr, "guest-agent check:", err)
 		if errors.Is(err, agent.ErrUsage) {
@@ -49,15 +58,26 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	if asJSON {
-		out := checkJSON{OK: res.OK, Credentials: []checkCredential{}}
+		out := checkJSON{OK: res.OK, Credentials: []checkCredential{}, Sources: []checkSource{}, Systemd: int(rec.Systemd)}
 		for _, f := range res.Findings {
 			out.Credentials = append(out.Credentials, checkCredential{Name: f.Name, Bytes: f.Bytes, Status: f.Status, Source: f.Source})
+		}
+		for _, s := range rec.Sources {
+			out.Sources = append(out.Sources, checkSource{Name: s.Name, State: string(s.State), Detail: s.Detail})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	} else {
 		printTable(stdout, res)
+		fmt.Fprintf(stdout, "rules: %s (%s)\n", rec.Systemd, o.SystemdFrom)
+		for _, s := range rec.Sources {
+			line := fmt.Sprintf("source %s: %s", s.Name, s.State)
+			if s.Detail != "" && s.State != credential.SourceOK {
+				line += ": " + s.Detail
+			}
+			fmt.Fprintln(stdout, line)
+		}
 	}
 	if !res.OK {
 		return exitFailed

@@ -23,10 +23,10 @@ delivery to host-launcher without ever sending a value.`,
 			Summary: "verify once and print a table (or --json); exit 0 verified, 1 failed, 2 usage",
 			Flags:   func(fs *flag.FlagSet) { var b bool; checkFlags(fs, &agent.Options{}, &b) },
 			Groups:  append(commonGroups[:len(commonGroups):len(commonGroups)], cmdhelp.Group{Title: "Output", Flags: []string{"json"}})},
-		{Name: "inspect", README: true, Args: "[--sysfs DIR] [--table] [--demo]",
+		{Name: "inspect", README: true, Args: "[--sysfs DIR] [--table|--both] [--systemd-version N] [--demo]",
 			Summary: "list the credentials in this machine's SMBIOS table: names, sizes, never values",
 			Flags:   func(fs *flag.FlagSet) { inspectFlags(fs, &inspectVars{}) },
-			Groups:  []cmdhelp.Group{{Title: "Firmware", Flags: []string{"sysfs", "table", "demo"}}}},
+			Groups:  []cmdhelp.Group{{Title: "Firmware", Flags: []string{"sysfs", "table", "both", "systemd-version", "demo"}}}},
 		{Name: "version", Summary: "print the version, commit and Go version"},
 		{Name: "help", Args: "[COMMAND]", Summary: "this overview, or one command's options"},
 	},
@@ -44,5 +44,5 @@ Documentation: README.md (guest-agent), systemd/guest-agent.service.`,
 
 // commonGroups are the flags run and check share (commonFlags).
 var commonGroups = []cmdhelp.Group{
-	{Title: "Manifest and sources", Flags: []string{"manifest", "source", "credentials-dir", "sysfs"}},
+	{Title: "Manifest and sources", Flags: []string{"manifest", "source", "credentials-dir", "sysfs", "systemd-version"}},
 }

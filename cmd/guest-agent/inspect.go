@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/credlink/credlink/pkg/cmdhelp"
@@ -20,19 +21,24 @@ func printVersion(stdout io.Writer) int {
 }
 
 type inspectVars struct {
-	sysfs       string
-	table, demo bool
+	sysfs             string
+	table, both, demo bool
+	systemd           int
 }
 
 // inspectFlags registers inspect's flags; the help and the parser both use it.
 func inspectFlags(fs *flag.FlagSet, v *inspectVars) {
 	fs.StringVar(&v.sysfs, "sysfs", "/sys", "sysfs root `DIR` to read firmware tables from")
 	fs.BoolVar(&v.table, "table", false, "decode tables/DMI instead of entries/11-N (systemd's path)")
+	fs.BoolVar(&v.both, "both", false, "read entries/11-N and tables/DMI and compare them")
+	fs.IntVar(&v.systemd, "systemd-version", 0, "apply the import rules of this systemd `VERSION` (default: the newest)")
 	fs.BoolVar(&v.demo, "demo", false, "inspect a generated table instead of this machine's")
 }
 
 // inspect lists the credentials a sysfs tree carries: name, bytes, encoding source, never values.
-// With --demo it first writes a sample table into a private temporary tree.
+// With --both it reads the tree both ways (entries/11-N as systemd does, tables/DMI as Linux
+// decodes it) and says whether they agree. With --demo it first writes a sample table into a
+// private temporary tree.
 func inspect(args []string, stdout, stderr io.Writer) int {
 	var v inspectVars
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
@@ -40,7 +46,8 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse("inspect", fs, args, stdout, stderr); !ok {
 		return code
 	}
-	sysfs, table, demo := &v.sysfs, &v.table, &v.demo
+	sysfs, table, both, demo := &v.sysfs, &v.table, &v.both, &v.demo
+	sd := credential.Systemd(v.systemd)
 	if *demo {
 		dir, err := os.MkdirTemp("", "credlink-inspect-")
 		if err != nil {
@@ -54,18 +61,41 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		}
 		*sysfs = dir
 	}
-	set, err := credential.SMBIOSSource{Sysfs: *sysfs, FromTable: *table}.Read()
-	if err != nil {
-		fmt.Fprintln(stderr, "guest-agent:", err)
-		if errors.Is(err, credential.ErrUnavailable) {
-			return exitUsage
+	read := func(fromTable bool) (*credential.Set, int) {
+		set, err := credential.SMBIOSSource{Sysfs: *sysfs, FromTable: fromTable, Systemd: sd}.Read()
+		if err != nil {
+			fmt.Fprintln(stderr, "guest-agent:", err)
+			if errors.Is(err, credential.ErrUnavailable) {
+				return nil, exitUsage
+			}
+			return nil, exitFailed
 		}
-		return exitFailed
+		return set, exitOK
+	}
+	if *both {
+		entries, code := read(false)
+		if entries == nil {
+			return code
+		}
+		tbl, code := read(true)
+		if tbl == nil {
+			return code
+		}
+		if diff := differ(entries, tbl); len(diff) > 0 {
+			fmt.Fprintf(stdout, "entries and table differ: %s\n", strings.Join(diff, ", "))
+			return exitFailed
+		}
+		fmt.Fprintf(stdout, "entries and table agree: %d credentials, %d bytes, %d skipped, %d warnings\n", entries.Len(), entries.TotalBytes(), len(entries.Problems), len(entries.Warnings))
+		return exitOK
+	}
+	set, code := read(*table)
+	if set == nil {
+		return code
 	}
 	if *table {
 		// Name the entry point, so a reader can tell which table layout was decoded.
-		if _, info, err := smbios.ReadTable(*sysfs); err == nil {
-			fmt.Fprintf(stdout, "SMBIOS %d.%d, %s entry point, %d structures\n", info.Major, info.Minor, info.EntryPoint, info.Structures)
+		if raws, info, err := smbios.ReadTable(*sysfs); err == nil {
+			fmt.Fprintf(stdout, "SMBIOS %d.%d, %s entry point, %d structures, %d of Type 11\n", info.Major, info.Minor, info.EntryPoint, info.Structures, len(raws))
 		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -74,14 +104,37 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Name, c.Value.Len(), c.Source)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%d credentials, %d bytes; %d other OEM strings; %d skipped\n", set.Len(), set.TotalBytes(), set.Ignored, len(set.Problems))
+	fmt.Fprintf(stdout, "%d credentials, %d bytes; %d other OEM strings; %d skipped (rules of %s)\n", set.Len(), set.TotalBytes(), set.Ignored, len(set.Problems), sd)
 	for _, p := range set.Problems {
 		fmt.Fprintln(stdout, "skipped:", p.Error())
 	}
-	if len(set.Problems) > 0 {
+	for _, w := range set.Warnings {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	if len(set.Problems) > 0 || len(set.Warnings) > 0 {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// differ names the credentials whose presence or bytes differ between a and b, and the counts
+// that differ; never a value.
+func differ(a, b *credential.Set) []string {
+	var out []string
+	for _, c := range a.All() {
+		if d, ok := b.Get(c.Name); !ok || !d.Value.Equal(c.Value) {
+			out = append(out, c.Name)
+		}
+	}
+	for _, c := range b.All() {
+		if _, ok := a.Get(c.Name); !ok {
+			out = append(out, c.Name)
+		}
+	}
+	if a.Ignored != b.Ignored || len(a.Problems) != len(b.Problems) {
+		out = append(out, fmt.Sprintf("%d/%d other strings, %d/%d skipped", a.Ignored, b.Ignored, len(a.Problems), len(b.Problems)))
+	}
+	return out
 }
 
 func writeDemoTable(dir string) error {
@@ -90,13 +143,5 @@ func writeDemoTable(dir string) error {
 		{Name: "TLS_SEED", Value: credential.NewValue([]byte{0, 1, 2, 3, 0xfe, 0xff})},
 		{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))},
 	}
-	strs, err := credential.Encode(creds, credential.DefaultBudget)
-	if err != nil {
-		return err
-	}
-	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
-	if err != nil {
-		return err
-	}
-	return tb.WriteSysfs(dir)
+	return credential.WriteSMBIOSTree(dir, creds, credential.DefaultBudget)
 }

@@ -1,9 +1,9 @@
 // Command guest-agent runs inside a VM: it reads the credentials the VM received, checks them
 // against a manifest, tells systemd and Prometheus, and acknowledges delivery to the host.
 //
-//	guest-agent check --manifest FILE [--source auto|smbios|credentials|fwcfg] [--sysfs DIR] [--credentials-dir DIR] [--json]
+//	guest-agent check --manifest FILE [--source auto|smbios|credentials|fwcfg] [--sysfs DIR] [--credentials-dir DIR] [--systemd-version N] [--json]
 //	guest-agent [run] [same flags] [--metrics-listen ADDR] [--on-failure wait|exit] [--ack-timeout D]
-//	guest-agent inspect [--sysfs DIR] [--table] [--demo]
+//	guest-agent inspect [--sysfs DIR] [--table|--both] [--systemd-version N] [--demo]
 //	guest-agent version
 //
 // Exit codes: 0 verified, 1 verification failed, 2 usage or manifest error.
@@ -75,6 +75,21 @@ func commonFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.Source, "source", agent.SourceAuto, "credential `SOURCE`: "+strings.Join(agent.SourceChoices, ", ")+" (auto: the credentials directory, cross-checked with the firmware)")
 	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root `DIR` for SMBIOS and fw_cfg")
 	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
+	fs.Func("systemd-version", "`VERSION` of the guest's systemd whose import rules apply (default: detected with systemctl --version; the newest rules when PID 1 is not systemd)", func(v string) error {
+		n, ok := agent.ParseSystemdVersion("systemd " + v)
+		if !ok {
+			return fmt.Errorf("want a systemd version number such as 252, not %q", v)
+		}
+		o.Systemd, o.SystemdFrom = n, "--systemd-version"
+		return nil
+	})
+}
+
+// resolveSystemd detects the guest's systemd unless --systemd-version named it.
+func resolveSystemd(o *agent.Options) {
+	if o.SystemdFrom == "" {
+		o.Systemd, o.SystemdFrom = agent.DetectSystemd(context.Background())
+	}
 }
 
 // runFlags registers run's flags; the help and the parser both use it.
@@ -121,6 +136,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	o.Logger = logging.New(stderr, logging.UnderSystemd(), level)
+	resolveSystemd(&o)
 	o.Version = version.String()
 	o.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
 	// The agent holds every credential it verified and credlink.key: no core dump (whatever

@@ -64,16 +64,8 @@ func fixture(t *testing.T, extra ...credential.Credential) string {
 	}
 	creds = append(creds, credential.Credential{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))})
 	creds = append(creds, extra...)
-	strs, err := credential.Encode(creds, credential.DefaultBudget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sys := t.TempDir()
-	if err := tb.WriteSysfs(sys); err != nil {
+	if err := credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget); err != nil {
 		t.Fatal(err)
 	}
 	return sys
@@ -489,4 +481,122 @@ func TestFwCfgSource(t *testing.T) {
 	if code != 0 || row(out, "API_KEY") != "API_KEY 44 ok fwcfg 44 bytes (secret)" || row(out, "DB_PASSWORD") != "DB_PASSWORD 44 ok smbios 44 bytes (secret)" {
 		t.Fatalf("auto: code %d\n%s", code, out)
 	}
+}
+
+// TestSystemdConformance: the small inputs of issue 12, through the binary. Each behaves as the
+// named systemd version does, and a bad entry or source is reported, never silently dropped.
+func TestSystemdConformance(t *testing.T) {
+	tree := func(groups ...[]string) string {
+		sys := t.TempDir()
+		if err := smbios.WriteTree(sys, groups); err != nil {
+			t.Fatal(err)
+		}
+		return sys
+	}
+	bigValue := make([]byte, 100<<10)
+	rand.Read(bigValue)
+	bigString, _ := credential.EncodeOEMString("BIG_BLOB_", bigValue)
+	urlSafe := tree([]string{"io.systemd.credential.binary:TOKEN=-_-_AQ==", "io.systemd.credential:API_KEY=abcd"})
+	big := tree([]string{bigString, "io.systemd.credential:API_KEY=abcd"})
+	mTokenKey := writeManifest(t, t.TempDir(), `{"credentials": {"TOKEN": {"bytes": 4}, "API_KEY": {"bytes": 4}}}`)
+	mBigKey := writeManifest(t, t.TempDir(), fmt.Sprintf(`{"credentials": {"BIG_BLOB_": {"bytes": %d}, "API_KEY": {"bytes": 4}}}`, len(bigValue)))
+	mNewline := writeManifest(t, t.TempDir(), `{"credentials": {"API_KEY": {"bytes": 3}}}`)
+
+	// A credentials directory plus firmware whose second Type 11 entry is malformed.
+	credDir := t.TempDir()
+	os.WriteFile(filepath.Join(credDir, "API_KEY"), []byte("abcd"), 0o400)
+	broken := tree([]string{"io.systemd.credential:API_KEY=abcd"}, []string{"io.systemd.credential:LATER=x"})
+	p := filepath.Join(broken, smbios.EntriesDir, "11-1", "raw")
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte{11, 4, 0, 0, 0, 0, 0}, 0o600)
+	noDMISysfs := tree([]string{"io.systemd.credential:API_KEY=abcd"})
+	os.Chmod(filepath.Join(noDMISysfs, smbios.EntriesDir, "11-0"), 0o700)
+	os.RemoveAll(filepath.Join(noDMISysfs, smbios.EntriesDir))
+	mKey := writeManifest(t, t.TempDir(), `{"credentials": {"API_KEY": {"bytes": 4}}}`)
+
+	tests := []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		stdout []string
+	}{
+		{"URL-safe base64, systemd 255 accepts", nil, []string{"--manifest", mTokenKey, "--sysfs", urlSafe, "--source", "smbios", "--systemd-version", "255"}, 0,
+			[]string{"TOKEN    4      ok", "rules: systemd 255 (--systemd-version)"}},
+		{"URL-safe base64, systemd 254 skips TOKEN only", nil, []string{"--manifest", mTokenKey, "--sysfs", urlSafe, "--source", "smbios", "--systemd-version", "254"}, 1,
+			[]string{"TOKEN    0      invalid", "smbios: invalid base64 at character 0 of 8 (the value uses the URL-safe alphabet, which systemd 254 does not accept; systemd >= 255 does)", "API_KEY  4      ok"}},
+		{"136,617-byte entry, systemd 257 reads it whole", nil, []string{"--manifest", mBigKey, "--sysfs", big, "--source", "smbios", "--systemd-version", "257"}, 0,
+			[]string{"BIG_BLOB_  102400  ok", "API_KEY    4       ok", "source smbios: ok"}},
+		{"136,617-byte entry, systemd 252 reads one page", nil, []string{"--manifest", mBigKey, "--sysfs", big, "--source", "smbios", "--systemd-version", "252"}, 1,
+			[]string{"BIG_BLOB_  3039   wrong_length  smbios  3039 bytes, want 102400: cut short, systemd 252 reads only the first 4096 bytes of entries/11-0", "API_KEY    0      invalid       -       smbios: not imported by the guest's systemd: it starts beyond the first 4096 bytes of entries/11-0, all that systemd 252 reads",
+				`source smbios: partial: entries/11-0 has 136617 bytes but systemd 252 reads only the first 4096: credential "BIG_BLOB_" crosses that boundary`}},
+		{"auto: a malformed entry is reported, the rest verified", []string{"CREDENTIALS_DIRECTORY=" + credDir}, []string{"--manifest", mKey, "--sysfs", broken}, 0,
+			[]string{"API_KEY  4      ok", "source credentials: ok", "source smbios: partial: entry 11-1: malformed SMBIOS data: formatted length 4; systemd accepts only 5"}},
+		{"auto: no dmi_sysfs is said", []string{"CREDENTIALS_DIRECTORY=" + credDir}, []string{"--manifest", mKey, "--sysfs", noDMISysfs}, 0,
+			[]string{"source smbios: unavailable", "dmi_sysfs is not loaded"}},
+		{"auto: an unreadable credentials directory is reported, the firmware still verified", nil,
+			[]string{"--manifest", mKey, "--sysfs", broken, "--credentials-dir", filepath.Join(credDir, "API_KEY")}, 0,
+			[]string{"API_KEY  4      ok      smbios", "source credentials: error: open credentials source", "source smbios: partial"}},
+		{"one byte more hints at a trailing newline", nil, []string{"--manifest", mNewline, "--sysfs", urlSafe, "--source", "smbios"}, 1,
+			[]string{"4 bytes, want 3: 1 byte more, a trailing newline in the host file?"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runAgent(t, tt.env, append([]string{"check"}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+
+	// The daemon says the same in its metrics, log and STATUS=.
+	d := startDaemon(t, "--manifest", mKey, "--sysfs", broken, "--systemd-version", "254", "--credentials-dir", credDir)
+	msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.stderr.String())
+	}
+	if msg.Fields["STATUS"] != "1/1 credentials verified; sources: smbios partial" {
+		t.Errorf("STATUS = %q", msg.Fields["STATUS"])
+	}
+	metrics := d.scrape(t)
+	for _, want := range []string{`credlink_source_state{source="smbios",state="partial"} 1`, `credlink_source_state{source="fwcfg",state="unavailable"} 1`, "credlink_systemd_rules_version 254"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(d.stderr.String(), `msg="credential source" source=smbios state=partial`) {
+		t.Errorf("log lacks the partial source:\n%s", d.stderr.String())
+	}
+	d.stop(t)
+}
+
+// TestDaemonSourceError: a source that cannot be read at all is reported in STATUS=, the log
+// and the metrics, even though nothing could be verified.
+func TestDaemonSourceError(t *testing.T) {
+	sys := t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"io.systemd.credential:API_KEY=abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(sys, smbios.EntriesDir, "11-0", "raw")
+	os.Chmod(raw, 0o600)
+	os.Remove(raw)
+	os.Mkdir(raw, 0o700) // reading it fails with EISDIR
+	m := writeManifest(t, t.TempDir(), `{"credentials": {"API_KEY": {"bytes": 4}}}`)
+	d := startDaemon(t, "--manifest", m, "--sysfs", sys, "--source", "smbios", "--systemd-version", "257")
+	_, err := d.notify.Wait(5*time.Second, sdnotify.Has("STATUS", "0/1 credentials verified; FAILED: API_KEY missing (not received); sources: smbios error"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.stderr.String())
+	}
+	if metrics := d.scrape(t); !strings.Contains(metrics, `credlink_source_state{source="smbios",state="error"} 1`) {
+		t.Errorf("metrics lack the smbios error:\n%s", metrics)
+	}
+	if !strings.Contains(d.stderr.String(), `msg="credential source" source=smbios state=error`) {
+		t.Errorf("log lacks the source error:\n%s", d.stderr.String())
+	}
+	d.stop(t)
 }

@@ -89,7 +89,7 @@ func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "`POLICY` when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off after the power button")
 	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's own READY=1 via vmm.notify_socket (systemd >= 254, needs vsock)")
-	fs.IntVar(&c.GuestSystemd, "guest-systemd", 257, "the guest's systemd `VERSION`: below 257 only the first 4096 bytes of OEM strings are imported, and host-launcher enforces that")
+	fs.IntVar((*int)(&c.GuestSystemd), "guest-systemd", 257, "the guest's systemd `VERSION`: below 257 only the first 4096 bytes of each Type 11 structure are imported, below 254 there is no vmm.notify_socket; host-launcher enforces both")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory in `DIR` (default $RUNTIME_DIRECTORY or $TMPDIR)")
 	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID` (default derived from --vm)")
 	fs.BoolVar(&v.debug, "debug", false, "log debug messages")

@@ -93,12 +93,16 @@ func TestOptionErrors(t *testing.T) {
 		a := append([]string{"plan"}, base...)
 		return append(a, extra...)
 	}
+	vmcfg := filepath.Join(f.dir, "vm.json")
+	os.WriteFile(vmcfg, []byte(`{"payload": {"kernel": "/vm/vmlinux"}}`), 0o600)
 	tests := []struct {
 		name string
 		args []string
 		env  []string
 		err  string
 	}{
+		{"256 credentials on cloud-hypervisor", append([]string{"plan", "--vm", "x", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg}, manySets(253)...), env,
+			`credential "S252": SMBIOS budget exceeded: it is OEM string 256, but one Type 11 structure holds 255 and this delivery (cloud-hypervisor) builds only 1`},
 		{"no command", nil, env, "host-launcher: a command is required"},
 		{"unknown command", []string{"launch"}, env, `unknown command "launch"`},
 		{"missing vm", []string{"plan", "--hypervisor", "qemu", "--", "-M", "q35"}, env, "configuration error: --vm NAME is required"},
@@ -116,7 +120,14 @@ func TestOptionErrors(t *testing.T) {
 		{"budget", args(append([]string{"--credential", "B1=big", "--credential", "B2=" + f.creds + "/big"}, qemu...)...), env,
 			`credential "B2": SMBIOS budget exceeded: its 40025-byte OEM string brings the SMBIOS table to`},
 		{"systemd 252 page", args(append([]string{"--guest-systemd", "252", "--credential", "B1=big"}, qemu...)...), env,
-			`credential "B1": SMBIOS budget exceeded: its OEM string ends at byte 40`},
+			`credential "B1": SMBIOS budget exceeded: its 40025-byte OEM string does not fit in the first 4096 bytes of a Type 11 entry, all that systemd before 257 reads`},
+		{"wait-guest-boot with systemd 252", args(append([]string{"--guest-systemd", "252", "--wait-guest-boot"}, qemu...)...), env,
+			"--wait-guest-boot needs a guest whose systemd sends READY=1 to vmm.notify_socket (254 and newer); --guest-systemd 252 never would"},
+		{"all-credentials on an empty directory", []string{"plan", "--vm", "x", "--hypervisor", "qemu", "--all-credentials", "--", "-M", "q35"}, []string{"CREDENTIALS_DIRECTORY=" + t.TempDir()},
+			"--all-credentials: $CREDENTIALS_DIRECTORY"},
+		{"bad smbios-delivery", args(append([]string{"--smbios-delivery", "floppy"}, qemu...)...), env, `--smbios-delivery must be file or path, not "floppy"`},
+		{"256 credentials through path=", args(append(manySets(256), append([]string{"--smbios-delivery", "path"}, qemu...)...)...), env,
+			`credential "S251": SMBIOS budget exceeded: it is OEM string 256, but one Type 11 structure holds 255 and this delivery (QEMU -smbios type=11,path=) builds only 1`},
 		{"microvm", args("--", "-M", "microvm"), env, "qemu -M microvm builds no SMBIOS tables"},
 		{"machine type microvm", args("--", "-machine", "type=microvm,accel=tcg"), env, "qemu -M microvm builds no SMBIOS tables"},
 		{"credential in argv", args("--", "-append", "io.systemd.credential:X=y"), env, "qemu argv already contains a systemd credential (argument 2)"},
@@ -141,6 +152,15 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
+// manySets is n --set S000=v … arguments.
+func manySets(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, "--set", fmt.Sprintf("S%03d=v", i))
+	}
+	return out
+}
+
 var volatile = []*regexp.Regexp{
 	regexp.MustCompile(`/tmp/hl[0-9]+`),
 	regexp.MustCompile(`credlink-web-[0-9]+`),
@@ -151,6 +171,8 @@ var volatile = []*regexp.Regexp{
 	// The ack path's length varies with the temporary directory's name.
 	regexp.MustCompile(`credlink\.ack(=\[redacted | \()[0-9]+ bytes`),
 	regexp.MustCompile(`[0-9]+-byte Type 11 structure`),
+	// Structure sizes vary with the ack path's length.
+	regexp.MustCompile(`strings, [0-9+]+ bytes`),
 }
 
 func normalize(s string) string {
@@ -169,6 +191,8 @@ func TestPlanGolden(t *testing.T) {
 	common := []string{"--vm", "web", "--runtime-dir", f.dir, "--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--set", "ENVIRONMENT=prod", "--manifest", f.manifest}
 	cases := map[string][]string{
 		"qemu-serial":      append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial"}, common...), "--", "-machine", "q35", "-m", "256"),
+		"qemu-path":        append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial", "--smbios-delivery", "path"}, common...), "--", "-machine", "q35", "-m", "256"),
+		"qemu-300":         append(append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial", "--vm", "web", "--runtime-dir", f.dir}, manySets(300)...), "--"), "-machine", "q35"),
 		"cloud-hypervisor": append([]string{"plan", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg}, common...),
 		"local":            append([]string{"plan", "--hypervisor", "local", "--agent", filepath.Join(binDir, "guest-agent")}, common...),
 	}

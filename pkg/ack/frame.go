@@ -27,8 +27,11 @@ const (
 	Version    = 1
 	headerLen  = 16
 	trailerLen = 4
-	// MaxPayload bounds every message: a report of 255 credentials with 255-byte names is ~100 KiB.
-	MaxPayload = 256 << 10
+	// MaxPayload bounds every message. The largest report is not 255 credentials with 255-byte
+	// names (~100 KiB) but the most credentials the SMBIOS budget admits, now that several Type
+	// 11 structures carry them: ~2,360 empty ones with 1–2 byte names, ~270 KiB
+	// (TestReportFitsTheLargestDelivery).
+	MaxPayload = 512 << 10
 )
 
 var magic = [4]byte{'C', 'L', 'A', 'K'}

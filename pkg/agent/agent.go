@@ -34,6 +34,10 @@ type Options struct {
 	AckTimeout     time.Duration
 	BootIDPath     string // default /proc/sys/kernel/random/boot_id
 	Version        string
+	// Systemd is the guest's systemd version, whose import rules the agent applies to the
+	// firmware (0: unknown, newest rules); SystemdFrom says how it was learnt, for reports.
+	Systemd     credential.Systemd
+	SystemdFrom string
 
 	Logger *slog.Logger
 	// Notify sends an sd_notify state; nil means do not notify.
@@ -98,6 +102,8 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 	}
 
 	d := &daemon{o: o, log: log, notify: notify, st: st}
+	st.SetSystemd(int(o.Systemd))
+	log.Info("applying systemd's import rules", "rules", o.Systemd.String(), "from", o.SystemdFrom)
 	ready := d.verify(m)
 	acked := d.startAck(ctx)
 	if !ready && o.OnFailure == "exit" {
@@ -158,8 +164,9 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	var res verify.Result
 	if err != nil {
 		d.log.Error("cannot read credentials", "err", err)
-		// Every listed credential is missing: report that rather than nothing.
-		rec = Received{Set: &credential.Set{}}
+		// Every listed credential is missing: report that rather than nothing, and keep the
+		// source reports, which say why.
+		rec = Received{Set: &credential.Set{}, Sources: rec.Sources, Systemd: rec.Systemd}
 	}
 	res = verify.Verify(m, verify.Input{Set: rec.Set, Compare: rec.Compare}, time.Now())
 	d.mu.Lock()
@@ -181,14 +188,21 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 			d.log.Info("credential", attrs...)
 		}
 	}
-	if len(rec.Set.Problems) > 0 {
-		for _, p := range rec.Set.Problems {
-			d.log.Warn("skipped in source", "problem", p.Error())
+	for _, p := range rec.Set.Problems {
+		d.log.Warn("skipped in source", "problem", p.Error())
+	}
+	d.st.SetSources(rec.Sources)
+	for _, s := range rec.Sources {
+		switch s.State {
+		case credential.SourceFailed, credential.SourcePartial:
+			d.log.Warn("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail, "rules", rec.Systemd.String())
+		case credential.SourceUnavailable:
+			d.log.Info("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail)
 		}
 	}
 	// The summary names credentials and why they failed: escaped and bounded like any text
 	// whose bytes came from a source (sdnotify.Text), so no newline can add a field.
-	status := "STATUS=" + sdnotify.Text(res.Summary(), 2048)
+	status := "STATUS=" + sdnotify.Text(res.Summary()+sourceNote(rec), 2048)
 	if res.OK {
 		d.log.Info("verification passed", "verified", res.Verified, "expected", res.Expected, "sources", strings.Join(rec.Used, ","))
 		if first {
@@ -203,6 +217,18 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	}
 	_ = d.notify(status)
 	return res.OK
+}
+
+// sourceNote is "; sources: smbios partial, fwcfg error" for STATUS=, or "".
+func sourceNote(r Received) string {
+	var parts []string
+	for _, s := range r.SourceProblems() {
+		parts = append(parts, s.Name+" "+string(s.State))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; sources: " + strings.Join(parts, ", ")
 }
 
 func (d *daemon) isReady() bool {

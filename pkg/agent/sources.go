@@ -19,12 +19,16 @@ var SourceChoices = []string{SourceAuto, credential.SourceSMBIOS, credential.Sou
 // ErrUsage marks configuration errors (exit code 2).
 var ErrUsage = errors.New("usage")
 
-// Received is what the agent read: the merged set it verifies and, when more than one source
-// was readable, the per-source sets for source_mismatch.
+// Received is what the agent read: the merged set it verifies, how each source went, and, when
+// more than one source was readable, the per-source sets for source_mismatch.
 type Received struct {
 	Set     *credential.Set
 	Used    []string
 	Compare map[string]*credential.Set
+	// Sources reports every source tried, in the order tried, readable or not.
+	Sources []credential.SourceReport
+	// Systemd is the version whose import rules were applied to the firmware.
+	Systemd credential.Systemd
 }
 
 // credentialsDir returns --credentials-dir, else $CREDENTIALS_DIRECTORY.
@@ -35,58 +39,81 @@ func (o *Options) credentialsDir() string {
 	return os.Getenv("CREDENTIALS_DIRECTORY")
 }
 
-// Read reads the credentials according to o.Source.
+// Read reads the credentials according to o.Source, applying the import rules of o.Systemd.
 func (o *Options) Read() (Received, error) {
 	sys := o.Sysfs
 	if sys == "" {
 		sys = "/sys"
 	}
-	smbiosSrc := credential.SMBIOSSource{Sysfs: sys}
+	smbiosSrc := credential.SMBIOSSource{Sysfs: sys, Systemd: o.Systemd}
 	fwcfg := credential.FwCfgSource{Sysfs: sys}
 	switch o.Source {
 	case credential.SourceSMBIOS:
-		return readOnly(smbiosSrc)
+		return o.readOnly(smbiosSrc)
 	case credential.SourceFwCfg:
-		return readOnly(fwcfg)
+		return o.readOnly(fwcfg)
 	case credential.SourceCredentials:
 		dir := o.credentialsDir()
 		if dir == "" {
 			dir = "/run/credentials/@system"
 		}
-		return readOnly(credential.DirSource{Dir: dir})
+		return o.readOnly(credential.DirSource{Dir: dir})
 	case SourceAuto, "":
-		// Prefer what systemd handed this service; read the firmware too when we can, to
-		// catch a disagreement between the two.
-		firmware, fwUsed, fwErr := credential.Read(fwcfg, smbiosSrc)
-		if dir := o.credentialsDir(); dir != "" {
-			set, err := credential.DirSource{Dir: dir}.Read()
-			if err == nil {
-				r := Received{Set: set, Used: []string{credential.SourceCredentials}}
-				if fwErr == nil {
-					r.Compare = map[string]*credential.Set{credential.SourceCredentials: set, strings.Join(fwUsed, "+"): firmware}
-					r.Used = append(r.Used, fwUsed...)
-				}
-				return r, nil
-			}
-			if !errors.Is(err, credential.ErrUnavailable) {
-				return Received{}, fmt.Errorf("credentials directory: %w", err)
-			}
-		}
-		if fwErr != nil {
-			return Received{}, fmt.Errorf("no credential source readable (credentials directory, fw_cfg, SMBIOS under %s): %w", sys, fwErr)
-		}
-		return Received{Set: firmware, Used: fwUsed}, nil
+		return o.readAuto(sys, credential.DirSource{Dir: o.credentialsDir()}, fwcfg, smbiosSrc)
 	default:
 		return Received{}, fmt.Errorf("%w: --source must be %s, not %q", ErrUsage, oneOf(SourceChoices), o.Source)
 	}
 }
 
-func readOnly(src credential.Source) (Received, error) {
-	set, err := src.Read()
-	if err != nil {
-		return Received{}, fmt.Errorf("%s: %w", src.Name(), err)
+// readAuto prefers what systemd handed this service and reads the firmware too, to catch a
+// disagreement between the two. Every source gets a report; a source that fails is reported,
+// never dropped, and never stops the others from being verified.
+func (o *Options) readAuto(sys string, dir credential.DirSource, firmware ...credential.Source) (Received, error) {
+	fw, fwReports, fwErr := credential.Read(firmware...)
+	r := Received{Systemd: o.Systemd}
+	if dir.Dir != "" {
+		set, reports, err := credential.Read(dir)
+		r.Sources = append(reports, fwReports...)
+		if err == nil {
+			r.Set, r.Used = set, []string{credential.SourceCredentials}
+			if fwErr == nil {
+				r.Compare = map[string]*credential.Set{credential.SourceCredentials: set, strings.Join(credential.Used(fwReports), "+"): fw}
+				r.Used = append(r.Used, credential.Used(fwReports)...)
+			}
+			return r, nil
+		}
+	} else {
+		r.Sources = append([]credential.SourceReport{{Name: credential.SourceCredentials, State: credential.SourceUnavailable,
+			Detail: "no --credentials-dir and no $CREDENTIALS_DIRECTORY"}}, fwReports...)
 	}
-	return Received{Set: set, Used: []string{src.Name()}}, nil
+	if fwErr != nil {
+		return r, fmt.Errorf("no credential source readable under %s: %s", sys, describe(r.Sources))
+	}
+	r.Set, r.Used = fw, credential.Used(fwReports)
+	return r, nil
+}
+
+// describe is "credentials unavailable (…); fwcfg error (…); …" for errors and logs.
+func describe(reports []credential.SourceReport) string {
+	var parts []string
+	for _, s := range reports {
+		p := s.Name + " " + string(s.State)
+		if s.Detail != "" {
+			p += " (" + s.Detail + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (o *Options) readOnly(src credential.Source) (Received, error) {
+	set, report, err := credential.ReadSource(src)
+	r := Received{Set: set, Sources: []credential.SourceReport{report}, Systemd: o.Systemd}
+	if err != nil {
+		return r, err
+	}
+	r.Used = []string{src.Name()}
+	return r, nil
 }
 
 // control finds a control credential in the merged set or, failing that, in a compared source
@@ -109,4 +136,15 @@ func oneOf(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// SourceProblems is the reports that are not ok: what STATUS= and the log must mention.
+func (r Received) SourceProblems() []credential.SourceReport {
+	var out []credential.SourceReport
+	for _, s := range r.Sources {
+		if s.State == credential.SourceFailed || s.State == credential.SourcePartial {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -3,6 +3,9 @@ package credential
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
+
+	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // Encoding is the OEM string form chosen for a value.
@@ -20,44 +23,42 @@ func (e Encoding) String() string {
 	return "text"
 }
 
-// SMBIOS limits that bound what one VM can receive.
-const (
-	MaxStringsPerStructure = 255   // the Type 11 count byte
-	MaxTableBytes          = 65535 // all SMBIOS structures together (x86, 2.x entry point)
-	// DefaultReserved is what Encode leaves for the hypervisor's own SMBIOS structures. QEMU
-	// 7.2's q35 structures other than Type 11 measure 376 bytes (2.8 entry point) or 382 (3.0)
-	// with one socket and grow by 65 bytes per further socket (one Type 4 each; vCPUs within a
-	// socket add nothing): 4 KiB covers about 57 sockets.
-	DefaultReserved = 4096
-)
+// DefaultReserved is what Encode leaves for the hypervisor's own SMBIOS structures. QEMU 7.2's
+// q35 structures other than Type 11 measure 376 bytes (2.8 entry point) or 382 (3.0) with one
+// socket and grow by 65 bytes per further socket (one Type 4 each; vCPUs within a socket add
+// nothing): 4 KiB covers about 57 sockets.
+const DefaultReserved = 4096
 
-// Budget is the room the OEM strings must fit in.
+// Budget is the room the OEM strings must fit in. The limits themselves are package smbios'.
 type Budget struct {
-	MaxStrings    int // strings in the one Type 11 structure QEMU and cloud-hypervisor build
-	MaxTableBytes int // whole table
+	MaxStrings int // strings per Type 11 structure: smbios.MaxStrings
+	// MaxStructures is how many Type 11 structures the delivery can build; 0 means as many as
+	// needed (QEMU -smbios file=, local mode), 1 where the hypervisor builds the one structure
+	// itself (QEMU -smbios type=11,path=, cloud-hypervisor).
+	MaxStructures int
+	MaxTableBytes int // whole table: smbios.MaxTable32
 	Reserved      int // bytes of the table taken by the hypervisor's other structures
-	// MaxStructureBytes, when not zero, is how much of the Type 11 structure the guest's
-	// systemd reads: before v257 PID 1 reads entries/11-N/raw with a single read of one page
-	// (systemd PR 33539), so every string must end within the first 4096 bytes or it is
-	// silently dropped or, worse, truncated.
+	// MaxStructureBytes, when not zero, is how much of each Type 11 structure the guest's
+	// systemd reads: before 257 one page (smbios.EntryReadPage); a string past it would be
+	// dropped or, worse, cut short.
 	MaxStructureBytes int
+	// Via names the delivery in errors ("QEMU -smbios type=11,path=", "cloud-hypervisor").
+	Via string
 }
 
-// SystemdPageLimit is the part of a Type 11 structure systemd before v257 reads.
-const SystemdPageLimit = 4096
-
-// DefaultBudget fits QEMU (q35/pc) and cloud-hypervisor guests with up to 64 vCPUs and
-// systemd 257 or newer inside.
-var DefaultBudget = Budget{MaxStrings: MaxStringsPerStructure, MaxTableBytes: MaxTableBytes, Reserved: DefaultReserved}
-
-// BudgetFor returns the budget for a guest running the given systemd version.
-func BudgetFor(systemdVersion int) Budget {
-	b := DefaultBudget
-	if systemdVersion < 257 {
-		b.MaxStructureBytes = SystemdPageLimit
+// BudgetFor returns the budget for a guest running systemd v, delivered by a mechanism that
+// builds at most structures Type 11 structures (0: any number).
+func BudgetFor(v Systemd, structures int, via string) Budget {
+	b := Budget{MaxStrings: smbios.MaxStrings, MaxStructures: structures, MaxTableBytes: smbios.MaxTable32, Reserved: DefaultReserved, Via: via}
+	if v.EntryReadLimit() < smbios.EntryReadFull {
+		b.MaxStructureBytes = v.EntryReadLimit()
 	}
 	return b
 }
+
+// DefaultBudget fits QEMU (q35/pc) and cloud-hypervisor guests with up to 64 vCPUs and
+// systemd 257 or newer inside, delivered in one Type 11 structure.
+var DefaultBudget = BudgetFor(SystemdLatest, 1, "")
 
 // TextSafe reports whether v can travel in the text form unchanged through every layer between
 // the host and the guest: printable ASCII only (no NUL, control or non-ASCII bytes), none of the
@@ -86,27 +87,22 @@ func EncodeOEMString(name string, v []byte) (string, Encoding) {
 	return PrefixBinary + name + "=" + base64.StdEncoding.EncodeToString(v), Binary
 }
 
-// StructureSize is the size of a Type 11 structure holding strs: a 5-byte formatted area, each
-// string with its NUL, and the NUL that ends the set (two NULs when there are no strings).
-func StructureSize(strs []string) int {
-	n := 5 + 1
-	for _, s := range strs {
-		n += len(s) + 1
-	}
-	if len(strs) == 0 {
-		n++
-	}
-	return n
-}
-
-// Encode validates creds for delivery and returns their OEM strings in the same order. It fails,
-// naming the credential at fault and never showing a value, when a name is invalid or repeated,
-// a value exceeds systemd's limits, or the strings do not fit the SMBIOS budget b.
-func Encode(creds []Credential, b Budget) ([]string, error) {
-	out := make([]string, 0, len(creds))
+// Encode validates creds for delivery and returns their OEM strings in the same order, grouped
+// into Type 11 structures: a new structure starts when the current one holds b.MaxStrings
+// strings or would exceed b.MaxStructureBytes. It fails, naming the credential at fault and
+// never showing a value, when a name is invalid or repeated, a value exceeds systemd's limits,
+// or the strings do not fit the SMBIOS budget b.
+func Encode(creds []Credential, b Budget) ([][]string, error) {
+	var groups [][]string
+	var cur []string
 	seen := make(map[string]bool, len(creds))
 	total := 0
-	size := StructureSize(nil) - 1 // header + final NUL; each string adds len+1
+	empty := smbios.StructureSize(nil) - 1 // header + the set's final NUL; each string adds len+1
+	curBytes, table := 0, 0
+	via := ""
+	if b.Via != "" {
+		via = " (" + b.Via + ")"
+	}
 	for i, c := range creds {
 		if err := ValidName(c.Name); err != nil {
 			return nil, fmt.Errorf("credential #%d %s: %w", i+1, displayName(c.Name), err)
@@ -123,19 +119,49 @@ func Encode(creds []Credential, b Budget) ([]string, error) {
 			return nil, fmt.Errorf("credential %q: %w (%d bytes with the ones before it)", c.Name, ErrTotalTooLarge, total)
 		}
 		s, _ := EncodeOEMString(c.Name, c.Value.Bytes())
-		if len(out)+1 > b.MaxStrings {
-			return nil, fmt.Errorf("credential %q: %w: it is OEM string %d, one SMBIOS Type 11 structure holds %d", c.Name, ErrBudget, len(out)+1, b.MaxStrings)
+		if b.MaxStructureBytes > 0 && empty+len(s)+1 > b.MaxStructureBytes {
+			return nil, fmt.Errorf("credential %q: %w: its %d-byte OEM string does not fit in the first %d bytes of a Type 11 entry, all that systemd before 257 reads; it would be cut short (a smaller credential, or a guest with systemd >= 257)",
+				c.Name, ErrBudget, len(s), b.MaxStructureBytes)
 		}
-		// size counts the structure so far without its final NUL: 5-byte header + strings.
-		if end := size - 1 + len(s) + 1; b.MaxStructureBytes > 0 && end > b.MaxStructureBytes {
-			return nil, fmt.Errorf("credential %q: %w: its OEM string ends at byte %d of the Type 11 structure, but systemd before 257 reads only the first %d bytes and would drop or truncate it (fewer or smaller credentials, or a guest with systemd >= 257)",
-				c.Name, ErrBudget, end, b.MaxStructureBytes)
+		full := len(cur) == b.MaxStrings
+		long := b.MaxStructureBytes > 0 && curBytes+len(s)+1 > b.MaxStructureBytes
+		if cur == nil || full || long {
+			if cur != nil && b.MaxStructures > 0 && len(groups)+1 >= b.MaxStructures {
+				if full {
+					return nil, fmt.Errorf("credential %q: %w: it is OEM string %d, but one Type 11 structure holds %d and this delivery%s builds only %d",
+						c.Name, ErrBudget, i+1, b.MaxStrings, via, b.MaxStructures)
+				}
+				return nil, fmt.Errorf("credential %q: %w: its OEM string would end at byte %d of the Type 11 structure, but systemd before 257 reads only the first %d bytes and would drop or cut it, and this delivery%s builds only %d structure(s) (fewer or smaller credentials, QEMU -smbios file= delivery, or a guest with systemd >= 257)",
+					c.Name, ErrBudget, curBytes+len(s)+1, b.MaxStructureBytes, via, b.MaxStructures)
+			}
+			if cur != nil {
+				groups = append(groups, cur)
+			}
+			cur, curBytes = []string{}, empty
+			table += empty
 		}
-		if size += len(s) + 1; size+b.Reserved > b.MaxTableBytes {
+		cur = append(cur, s)
+		curBytes += len(s) + 1
+		if table += len(s) + 1; table+b.Reserved > b.MaxTableBytes {
 			return nil, fmt.Errorf("credential %q: %w: its %d-byte OEM string brings the SMBIOS table to %d bytes, above %d (%d reserved for the hypervisor's own structures)",
-				c.Name, ErrBudget, len(s), size+b.Reserved, b.MaxTableBytes, b.Reserved)
+				c.Name, ErrBudget, len(s), table+b.Reserved, b.MaxTableBytes, b.Reserved)
 		}
-		out = append(out, s)
 	}
-	return out, nil
+	if cur != nil {
+		groups = append(groups, cur)
+	}
+	return groups, nil
+}
+
+// Flatten is every OEM string of groups, in order.
+func Flatten(groups [][]string) []string { return slices.Concat(groups...) }
+
+// WriteSMBIOSTree encodes creds (budget b) and writes the resulting table under root in the
+// sysfs layout (smbios.WriteTree): what a guest would see, for local mode and fixtures.
+func WriteSMBIOSTree(root string, creds []Credential, b Budget) error {
+	groups, err := Encode(creds, b)
+	if err != nil {
+		return err
+	}
+	return smbios.WriteTree(root, groups)
 }

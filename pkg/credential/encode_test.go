@@ -38,7 +38,7 @@ func TestEncodingChoice(t *testing.T) {
 		if enc != tt.want {
 			t.Errorf("%q: encoding %v, want %v", tt.value, enc, tt.want)
 		}
-		set := ParseOEMStrings([]string{s})
+		set := ParseOEMStrings([]string{s}, SystemdLatest)
 		if c, ok := set.Get("N"); !ok || string(c.Value.Bytes()) != tt.value {
 			t.Errorf("%q: did not decode back", tt.value)
 		}
@@ -52,6 +52,7 @@ func TestEncodeErrors(t *testing.T) {
 		many[i] = cred(fmt.Sprintf("C%03d", i), "v")
 	}
 	chunk := strings.Repeat("y", 21000)
+	roomy := Budget{MaxStrings: smbios.MaxStrings, MaxTableBytes: 1 << 30}
 	tests := []struct {
 		name  string
 		creds []Credential
@@ -62,9 +63,10 @@ func TestEncodeErrors(t *testing.T) {
 		{"invalid name", []Credential{cred("ok", "1"), cred("a/b", "2")}, DefaultBudget, "credential #2 <invalid name, 3 bytes>: invalid credential name: '/' at byte 1", ErrInvalidName},
 		{"empty name", []Credential{cred("", "2")}, DefaultBudget, "credential #1 <invalid name, 0 bytes>: invalid credential name: empty", ErrInvalidName},
 		{"duplicate", []Credential{cred("A", "1"), cred("A", "2")}, DefaultBudget, `credential "A": duplicate credential`, ErrDuplicate},
-		{"too large", []Credential{cred("BIG", big+"x")}, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "BIG": credential larger than 1 MiB (1048577 bytes)`, ErrTooLarge},
-		{"total", []Credential{cred("A", big[:MaxSize-1]), cred("B", "xy")}, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "B": credentials exceed 1 MiB in total (1048577 bytes with the ones before it)`, ErrTotalTooLarge},
-		{"256 strings", many, Budget{MaxStrings: 255, MaxTableBytes: 1 << 30, Reserved: 0}, `credential "C255": SMBIOS budget exceeded: it is OEM string 256, one SMBIOS Type 11 structure holds 255`, ErrBudget},
+		{"too large", []Credential{cred("BIG", big+"x")}, roomy, `credential "BIG": credential larger than 1 MiB (1048577 bytes)`, ErrTooLarge},
+		{"total", []Credential{cred("A", big[:MaxSize-1]), cred("B", "xy")}, roomy, `credential "B": credentials exceed 1 MiB in total (1048577 bytes with the ones before it)`, ErrTotalTooLarge},
+		{"256 strings in one structure", many, BudgetFor(SystemdLatest, 1, "cloud-hypervisor"),
+			`credential "C255": SMBIOS budget exceeded: it is OEM string 256, but one Type 11 structure holds 255 and this delivery (cloud-hypervisor) builds only 1`, ErrBudget},
 		{"table bytes", []Credential{cred("A", chunk), cred("B", chunk), cred("C", chunk)}, DefaultBudget,
 			`credential "C": SMBIOS budget exceeded: its 21024-byte OEM string brings the SMBIOS table to 67177 bytes, above 65535 (4096 reserved for the hypervisor's own structures)`, ErrBudget},
 	}
@@ -76,22 +78,8 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
-	// systemd before 257 reads one page of the structure: a string ending past byte 4096 is refused.
-	old := BudgetFor(252)
-	fits := 4096 - 5 - len(PrefixText+"A=") - 1
-	if _, err := Encode([]Credential{cred("A", strings.Repeat("p", fits))}, old); err != nil {
-		t.Errorf("string ending at byte 4096: %v", err)
-	}
-	_, err := Encode([]Credential{cred("A", strings.Repeat("p", fits+1))}, old)
-	if want := `credential "A": SMBIOS budget exceeded: its OEM string ends at byte 4097 of the Type 11 structure, but systemd before 257 reads only the first 4096 bytes`; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("one byte past the page: %v", err)
-	}
-	if _, err := Encode([]Credential{cred("A", strings.Repeat("p", fits+1))}, BudgetFor(257)); err != nil {
-		t.Errorf("systemd 257 reads the whole structure: %v", err)
-	}
-
 	// The budget is exact: a table of exactly 65535 bytes is accepted.
-	fill := MaxTableBytes - DefaultReserved - StructureSize([]string{PrefixText + "A="})
+	fill := smbios.MaxTable32 - DefaultReserved - smbios.StructureSize([]string{PrefixText + "A="})
 	if _, err := Encode([]Credential{cred("A", strings.Repeat("z", fill))}, DefaultBudget); err != nil {
 		t.Errorf("table filled to the byte: %v", err)
 	}
@@ -106,7 +94,7 @@ func randomCredentials(r *rand.Rand) []Credential {
 	n := r.IntN(40) + 1
 	creds := make([]Credential, 0, n)
 	seen := map[string]bool{}
-	room := MaxTableBytes - DefaultReserved - 100
+	room := smbios.MaxTable32 - DefaultReserved - 100
 	for len(creds) < n {
 		nameLen := r.IntN(30) + 1
 		nb := make([]byte, nameLen)
@@ -151,7 +139,10 @@ func TestEncodeDecodeProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for iter := range 300 {
 		creds := randomCredentials(r)
-		strs, err := Encode(creds, DefaultBudget)
+		// Small structures of at most 7 strings, so that most sets span several.
+		b := DefaultBudget
+		b.MaxStrings, b.MaxStructures = 7, 0
+		groups, err := Encode(creds, b)
 		if err != nil {
 			t.Fatalf("iteration %d: %v", iter, err)
 		}
@@ -159,19 +150,20 @@ func TestEncodeDecodeProperty(t *testing.T) {
 		if iter%2 == 1 {
 			ept = smbios.EntryPoint64
 		}
-		tb, err := smbios.Build([][]string{strs}, ept)
+		tb, err := smbios.Build(groups, ept)
 		if err != nil {
 			t.Fatalf("iteration %d: %v", iter, err)
 		}
-		fromTable, _, err := smbios.ParseTable(tb.EntryPoint, tb.Data)
+		raws, _, err := smbios.ParseTable(tb.EntryPoint, tb.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fromEntry, err := smbios.ParseEntry(tb.Entries[0])
-		if err != nil {
-			t.Fatal(err)
+		fromTable := smbios.Import(raws, smbios.EntryReadFull)
+		fromEntries := smbios.Import(tb.Entries, smbios.EntryReadFull)
+		if fromTable.Stop != nil || fromEntries.Stop != nil || fromEntries.Entries != len(groups) {
+			t.Fatalf("iteration %d: %v %v", iter, fromTable.Stop, fromEntries.Stop)
 		}
-		for _, got := range []*Set{ParseOEMStrings(fromTable), ParseOEMStrings(fromEntry)} {
+		for _, got := range []*Set{ParseOEMStrings(fromTable.Strings, SystemdLatest), ParseOEMStrings(fromEntries.Strings, SystemdLatest)} {
 			if got.Len() != len(creds) || len(got.Problems) != 0 || got.Ignored != 0 {
 				t.Fatalf("iteration %d: %d credentials in, %d out, problems %v", iter, len(creds), got.Len(), got.Problems)
 			}
@@ -196,7 +188,7 @@ func BenchmarkEncode255(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Encode(creds, Budget{MaxStrings: 255, MaxTableBytes: MaxTableBytes, Reserved: 0}); err != nil {
+		if _, err := Encode(creds, Budget{MaxStrings: smbios.MaxStrings, MaxTableBytes: smbios.MaxTable32}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -211,14 +203,84 @@ func BenchmarkParse255(b *testing.B) {
 		}
 		creds[i] = Credential{Name: fmt.Sprintf("CRED_%03d", i), Value: NewValue(v)}
 	}
-	strs, err := Encode(creds, Budget{MaxStrings: 255, MaxTableBytes: MaxTableBytes, Reserved: 0})
+	groups, err := Encode(creds, Budget{MaxStrings: smbios.MaxStrings, MaxTableBytes: smbios.MaxTable32})
 	if err != nil {
 		b.Fatal(err)
 	}
+	strs := Flatten(groups)
 	b.ReportAllocs()
 	for b.Loop() {
-		if s := ParseOEMStrings(strs); s.Len() != 255 {
+		if s := ParseOEMStrings(strs, SystemdLatest); s.Len() != 255 {
 			b.Fatal(s.Len())
 		}
+	}
+}
+
+// TestEncodeStructures is how Encode spreads OEM strings over Type 11 structures: 255 strings
+// each, and for systemd before 257 at most one page each; where the delivery builds only one
+// structure, the credential that does not fit is named.
+func TestEncodeStructures(t *testing.T) {
+	n := func(count int, value string) []Credential {
+		out := make([]Credential, count)
+		for i := range out {
+			out[i] = cred(fmt.Sprintf("C%03d", i), value)
+		}
+		return out
+	}
+	page := strings.Repeat("p", 1000) // 1,028-byte OEM strings: three fit a page
+	tests := []struct {
+		name  string
+		creds []Credential
+		b     Budget
+		sizes []int // strings per structure
+		err   string
+	}{
+		{"600 small credentials, any number of structures", n(600, "v"), BudgetFor(SystemdLatest, 0, ""), []int{255, 255, 90}, ""},
+		{"255 fit one structure", n(255, "v"), BudgetFor(SystemdLatest, 1, "x"), []int{255}, ""},
+		{"256 do not fit one structure", n(256, "v"), BudgetFor(SystemdLatest, 1, "QEMU -smbios type=11,path="), nil,
+			`credential "C255": SMBIOS budget exceeded: it is OEM string 256, but one Type 11 structure holds 255 and this delivery (QEMU -smbios type=11,path=) builds only 1`},
+		{"systemd 252: a structure per page", n(9, page), BudgetFor(252, 0, ""), []int{3, 3, 3}, ""},
+		{"systemd 252, one structure: the string past the page is named", n(9, page), BudgetFor(252, 1, "cloud-hypervisor"), nil,
+			`credential "C003": SMBIOS budget exceeded: its OEM string would end at byte 4118 of the Type 11 structure, but systemd before 257 reads only the first 4096 bytes and would drop or cut it, and this delivery (cloud-hypervisor) builds only 1 structure(s) (fewer or smaller credentials, QEMU -smbios file= delivery, or a guest with systemd >= 257)`},
+		{"systemd 252: a string longer than a page fits nowhere", []Credential{cred("BIG", strings.Repeat("b", 4090))}, BudgetFor(252, 0, ""), nil,
+			`credential "BIG": SMBIOS budget exceeded: its 4116-byte OEM string does not fit in the first 4096 bytes of a Type 11 entry, all that systemd before 257 reads; it would be cut short (a smaller credential, or a guest with systemd >= 257)`},
+		{"systemd 257 reads whole structures", n(9, page), BudgetFor(257, 1, ""), []int{9}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			groups, err := Encode(tt.creds, tt.b)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err || !errors.Is(err, ErrBudget) {
+					t.Fatalf("err = %v,\nwant %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sizes []int
+			for _, g := range groups {
+				sizes = append(sizes, len(g))
+				if tt.b.MaxStructureBytes > 0 && smbios.StructureSize(g) > tt.b.MaxStructureBytes {
+					t.Errorf("structure of %d bytes exceeds %d", smbios.StructureSize(g), tt.b.MaxStructureBytes)
+				}
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(tt.sizes) {
+				t.Errorf("structures %v, want %v", sizes, tt.sizes)
+			}
+			// What systemd of that version reads back is everything, whole.
+			root := t.TempDir()
+			if err := smbios.WriteTree(root, groups); err != nil {
+				t.Fatal(err)
+			}
+			v := SystemdLatest
+			if tt.b.MaxStructureBytes > 0 {
+				v = 252
+			}
+			set, err := SMBIOSSource{Sysfs: root, Systemd: v}.Read()
+			if err != nil || set.Len() != len(tt.creds) || len(set.Warnings) != 0 {
+				t.Fatalf("read back: %v, %d of %d, warnings %q", err, set.Len(), len(tt.creds), set.Warnings)
+			}
+		})
 	}
 }

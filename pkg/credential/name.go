@@ -22,6 +22,7 @@ var (
 	ErrDuplicate     = errors.New("duplicate credential")
 	ErrBudget        = errors.New("SMBIOS budget exceeded")
 	ErrNotRegular    = errors.New("not a regular file")
+	ErrCutOff        = errors.New("not imported by the guest's systemd")
 )
 
 // ValidName checks a credential name the way systemd's credential_name_valid does: a valid file

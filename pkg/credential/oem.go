@@ -13,25 +13,27 @@ const (
 )
 
 // ParseOEMStrings imports credentials from SMBIOS Type 11 OEM strings, in table order, exactly
-// as systemd 252+ does:
+// as systemd v does (parse_smbios_strings in src/core/import-creds.c):
 //
 //   - strings without either prefix are ignored (counted in Set.Ignored);
 //   - the name runs to the first '='; a string without '=' is skipped;
-//   - an invalid name, undecodable base64 or an oversize value skips that credential only;
+//   - an invalid name, undecodable base64 (see [DecodeBase64]) or an oversize value skips that
+//     credential only;
 //   - the first credential of a name wins.
 //
 // The strings of every Type 11 structure should be passed in one call, in order, because the
 // total size limit and the first-wins rule span all of them.
-func ParseOEMStrings(oem []string) *Set {
+func ParseOEMStrings(oem []string, v Systemd) *Set {
 	s := &Set{}
 	for _, str := range oem {
-		ParseOEMString(s, str)
+		ParseOEMString(s, str, v)
 	}
 	return s
 }
 
-// ParseOEMString imports one OEM string into s (see ParseOEMStrings).
-func ParseOEMString(s *Set, str string) {
+// ParseOEMString imports one OEM string into s under the rules of systemd v (see
+// ParseOEMStrings).
+func ParseOEMString(s *Set, str string, v Systemd) {
 	var binary bool
 	rest, ok := strings.CutPrefix(str, PrefixText)
 	if !ok {
@@ -54,7 +56,7 @@ func ParseOEMString(s *Set, str string) {
 	var value []byte
 	if binary {
 		var err error
-		if value, err = DecodeBase64(data); err != nil {
+		if value, err = DecodeBase64(data, v); err != nil {
 			_ = s.skip(name, SourceSMBIOS, err)
 			return
 		}
@@ -64,29 +66,38 @@ func ParseOEMString(s *Set, str string) {
 	_ = s.Add(Credential{Name: name, Value: NewValue(value), Source: SourceSMBIOS})
 }
 
-// DecodeBase64 decodes standard base64 the way systemd's unbase64mem does: the standard
-// alphabet, '=' padding required to a multiple of four characters, no bits left over in the last
-// group, nothing after the padding, and space, tab, CR and LF ignored anywhere. The error says
-// where decoding failed but never repeats the input.
-func DecodeBase64(data string) ([]byte, error) {
-	compact := data
-	if strings.ContainsAny(data, " \t\r\n") {
-		b := make([]byte, 0, len(data))
-		for i := 0; i < len(data); i++ {
-			switch c := data[i]; c {
-			case ' ', '\t', '\r', '\n':
-			default:
-				b = append(b, c)
+// DecodeBase64 decodes base64 the way systemd v's unbase64mem (src/basic/hexdecoct.c) does:
+// '=' padding required to a multiple of four characters, no bits left over in the last group,
+// nothing after the padding, space, tab, CR and LF ignored anywhere; the standard alphabet, and
+// from systemd 255 on also the URL-safe one ('-' for '+', '_' for '/', mixed freely, as
+// unbase64char maps each character on its own). The error says where decoding failed but never
+// repeats the input.
+func DecodeBase64(data string, v Systemd) ([]byte, error) {
+	urlSafe := 0
+	compact := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case ' ', '\t', '\r', '\n':
+		case '-', '_':
+			urlSafe++
+			if v.URLSafeBase64() {
+				c = urlSafeToStd(c)
 			}
+			compact = append(compact, c)
+		default:
+			compact = append(compact, c)
 		}
-		compact = string(b)
 	}
-	out, err := base64.StdEncoding.Strict().DecodeString(compact)
+	out, err := base64.StdEncoding.Strict().DecodeString(string(compact))
 	if err != nil {
-		if cie, ok := err.(base64.CorruptInputError); ok {
-			return nil, fmt.Errorf("%w at character %d of %d", ErrBadBase64, int64(cie), len(compact))
+		hint := ""
+		if urlSafe > 0 && !v.URLSafeBase64() {
+			hint = fmt.Sprintf(" (the value uses the URL-safe alphabet, which %s does not accept; systemd >= %d does)", v, int(SystemdURLSafeBase64))
 		}
-		return nil, fmt.Errorf("%w", ErrBadBase64)
+		if cie, ok := err.(base64.CorruptInputError); ok {
+			return nil, fmt.Errorf("%w at character %d of %d%s", ErrBadBase64, int64(cie), len(compact), hint)
+		}
+		return nil, fmt.Errorf("%w%s", ErrBadBase64, hint)
 	}
 	return out, nil
 }
@@ -109,7 +120,7 @@ func OEMStringInfo(s string) (name string, size int, enc Encoding, ok bool) {
 	if enc == Text {
 		return name, len(data), Text, true
 	}
-	v, err := DecodeBase64(data)
+	v, err := DecodeBase64(data, SystemdLatest)
 	if err != nil {
 		return name, -1, Binary, true
 	}
@@ -135,4 +146,11 @@ func RedactOEMString(s string) string {
 		return prefix + name + "=[redacted, invalid base64]"
 	}
 	return fmt.Sprintf("%s%s=[redacted %d bytes]", prefix, name, size)
+}
+
+func urlSafeToStd(c byte) byte {
+	if c == '-' {
+		return '+'
+	}
+	return '/'
 }

@@ -66,14 +66,12 @@ func TestParseOEMStrings(t *testing.T) {
 			"io.systemd.credential.binary:A=AAE",      // no padding
 			"io.systemd.credential.binary:B=AAE=AAAA", // data after padding
 			"io.systemd.credential.binary:C=AAF=",     // leftover bits
-			"io.systemd.credential.binary:D=AA-_",     // URL alphabet
 			"io.systemd.credential.binary:E=A===",
 		}, want: map[string]string{},
 			problems: []string{
 				`credential "A" from smbios skipped: invalid base64 at character 0 of 3`,
 				`credential "B" from smbios skipped: invalid base64 at character 4 of 8`,
 				`credential "C" from smbios skipped: invalid base64 at character 3 of 4`,
-				`credential "D" from smbios skipped: invalid base64 at character 2 of 4`,
 				`credential "E" from smbios skipped: invalid base64 at character 1 of 4`}},
 		{name: "size limits", in: []string{"io.systemd.credential:BIG=" + big + "y", "io.systemd.credential:A=" + big[:MaxSize-3], "io.systemd.credential:B=1234", "io.systemd.credential:C=123"},
 			want: map[string]string{"A": big[:MaxSize-3], "C": "123"},
@@ -85,7 +83,7 @@ func TestParseOEMStrings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := ParseOEMStrings(tt.in)
+			s := ParseOEMStrings(tt.in, SystemdLatest)
 			if s.Len() != len(tt.want) {
 				t.Errorf("got %d credentials %v, want %d", s.Len(), s.Names(), len(tt.want))
 			}
@@ -110,6 +108,44 @@ func TestParseOEMStrings(t *testing.T) {
 	}
 }
 
+// TestParseOEMStringsBySystemd holds the rules that differ between systemd versions; the agent
+// applies the ones of the systemd it runs under.
+func TestParseOEMStringsBySystemd(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		v       Systemd
+		want    string // decoded value; "" with problem set means skipped
+		problem string
+	}{
+		{name: "URL-safe base64, systemd 255", in: "io.systemd.credential.binary:TOKEN=-_-_AQ==", v: 255, want: "\xfb\xff\xbf\x01"},
+		{name: "URL-safe base64, systemd 257", in: "io.systemd.credential.binary:TOKEN=-_-_AQ==", v: 257, want: "\xfb\xff\xbf\x01"},
+		{name: "URL-safe base64, version unknown (newest rules)", in: "io.systemd.credential.binary:TOKEN=-_-_AQ==", v: 0, want: "\xfb\xff\xbf\x01"},
+		{name: "URL-safe base64, systemd 254", in: "io.systemd.credential.binary:TOKEN=-_-_AQ==", v: 254,
+			problem: `credential "TOKEN" from smbios skipped: invalid base64 at character 0 of 8 (the value uses the URL-safe alphabet, which systemd 254 does not accept; systemd >= 255 does)`},
+		{name: "URL-safe base64, systemd 252", in: "io.systemd.credential.binary:TOKEN=-_-_AQ==", v: 252,
+			problem: `credential "TOKEN" from smbios skipped: invalid base64 at character 0 of 8 (the value uses the URL-safe alphabet, which systemd 252 does not accept; systemd >= 255 does)`},
+		{name: "alphabets mixed, systemd 255", in: "io.systemd.credential.binary:M=+_/-AQ==", v: 255, want: "\xfb\xff\xfe\x01"},
+		{name: "URL-safe still needs padding, systemd 257", in: "io.systemd.credential.binary:P=-_-_AQ", v: 257,
+			problem: `credential "P" from smbios skipped: invalid base64 at character 4 of 6`},
+		{name: "standard alphabet, systemd 252", in: "io.systemd.credential.binary:S=+/+/AQ==", v: 252, want: "\xfb\xff\xbf\x01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ParseOEMStrings([]string{tt.in}, tt.v)
+			if tt.problem != "" {
+				if s.Len() != 0 || len(s.Problems) != 1 || s.Problems[0].Error() != tt.problem {
+					t.Fatalf("got %d credentials, problems %v; want %q", s.Len(), s.Problems, tt.problem)
+				}
+				return
+			}
+			if s.Len() != 1 || len(s.Problems) != 0 || string(s.All()[0].Value.Bytes()) != tt.want {
+				t.Fatalf("got %d credentials, problems %v", s.Len(), s.Problems)
+			}
+		})
+	}
+}
+
 // Problems must never carry the value, even when the value is what made the string bad.
 func TestProblemsNeverHoldValues(t *testing.T) {
 	secret := "S3CR3T-VALUE-bytes"
@@ -119,7 +155,7 @@ func TestProblemsNeverHoldValues(t *testing.T) {
 		"io.systemd.credential:Y=" + secret + strings.Repeat("z", MaxSize),
 		"io.systemd.credential:Y=" + secret, "io.systemd.credential:Y=" + secret, // duplicate
 	}
-	s := ParseOEMStrings(in)
+	s := ParseOEMStrings(in, SystemdLatest)
 	for _, p := range s.Problems {
 		if strings.Contains(p.Error(), secret) || strings.Contains(p.Error(), "S3CR") {
 			t.Errorf("problem leaks the value: %s", p.Error())
@@ -131,11 +167,19 @@ func TestProblemsNeverHoldValues(t *testing.T) {
 }
 
 func FuzzParseOEMStrings(f *testing.F) {
-	f.Add("io.systemd.credential:A=b", "io.systemd.credential.binary:B=AAEC")
-	f.Add("io.systemd.credential.binary:B= AA\tEC\n", "io.systemd.credential:A")
-	f.Add("io.systemd.credential:a/b=x", "vendor")
-	f.Fuzz(func(t *testing.T, a, b string) {
-		s := ParseOEMStrings([]string{a, b})
+	f.Add("io.systemd.credential:A=b", "io.systemd.credential.binary:B=AAEC", uint8(0))
+	f.Add("io.systemd.credential.binary:B= AA\tEC\n", "io.systemd.credential:A", uint8(2))
+	f.Add("io.systemd.credential:a/b=x", "vendor", uint8(5))
+	f.Add("io.systemd.credential.binary:T=-_-_AQ==", "io.systemd.credential.binary:U=+_/-AQ==", uint8(3))
+	f.Fuzz(func(t *testing.T, a, b string, version uint8) {
+		v := Systemd(252 + int(version%7)) // 252..258: every rule boundary
+		s := ParseOEMStrings([]string{a, b}, v)
+		// The URL-safe alphabet only ever adds credentials: what 254 imports, 255 imports too.
+		if v >= SystemdURLSafeBase64 {
+			if old := ParseOEMStrings([]string{a, b}, 254); old.Len() > s.Len() {
+				t.Fatalf("systemd %d imports %d credentials, 254 imports %d", v, s.Len(), old.Len())
+			}
+		}
 		if s.Len()+len(s.Problems)+s.Ignored != 2 {
 			t.Fatalf("%d credentials + %d problems + %d ignored != 2 strings", s.Len(), len(s.Problems), s.Ignored)
 		}

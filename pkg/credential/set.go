@@ -39,6 +39,9 @@ type Set struct {
 	Ignored int
 	// Problems lists the credentials that were found but skipped, in the order found.
 	Problems []Problem
+	// Warnings are facts about the source that are not about one skipped credential: an entry
+	// systemd reads only in part, or stops at. They never hold a value.
+	Warnings []string
 }
 
 // Add imports one credential under systemd's rules, in systemd's order: the size checks come
@@ -71,6 +74,13 @@ func (s *Set) skip(name, source string, reason error) error {
 	p := Problem{Name: name, Source: source, Reason: reason}
 	s.Problems = append(s.Problems, p)
 	return p
+}
+
+// markCut records on an imported credential why its value is cut short.
+func (s *Set) markCut(name, why string) {
+	if i, ok := s.index[name]; ok {
+		s.creds[i].Cut = why
+	}
 }
 
 // Get returns the credential called name.
@@ -112,6 +122,7 @@ func Merge(sets ...*Set) *Set {
 		}
 		out.Ignored += s.Ignored
 		out.Problems = append(out.Problems, s.Problems...)
+		out.Warnings = append(out.Warnings, s.Warnings...)
 		for _, c := range s.creds {
 			_ = out.Add(c) // a skip is recorded in out.Problems
 		}

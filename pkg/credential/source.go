@@ -22,36 +22,106 @@ type Source interface {
 	Read() (*Set, error)
 }
 
-// ErrUnavailable means a source does not exist here (no SMBIOS tables, no fw_cfg device, no
-// credentials directory), as opposed to existing and failing.
+// ErrUnavailable means a source does not exist here (no SMBIOS tables, dmi_sysfs not loaded, no
+// fw_cfg device, no credentials directory), as opposed to existing and failing.
 var ErrUnavailable = errors.New("source unavailable")
 
-// SMBIOSSource reads SMBIOS Type 11 credentials from a sysfs tree.
+// SourceState is how reading one source went.
+type SourceState string
+
+const (
+	SourceOK SourceState = "ok"
+	// SourcePartial: the source was read, but part of it was not imported as a whole; the
+	// Set's Warnings say what (an entry systemd cuts at its read limit or stops at).
+	SourcePartial     SourceState = "partial"
+	SourceUnavailable SourceState = "unavailable" // does not exist here (ErrUnavailable)
+	SourceFailed      SourceState = "error"       // exists but cannot be read
+)
+
+// SourceStates lists every state, for metrics that export one series per state.
+var SourceStates = []SourceState{SourceOK, SourcePartial, SourceUnavailable, SourceFailed}
+
+// SourceReport is the outcome of reading one source. Detail never holds a value.
+type SourceReport struct {
+	Name   string
+	State  SourceState
+	Detail string // the error, or the Set's warnings joined; empty when ok
+}
+
+// SMBIOSSource reads SMBIOS Type 11 credentials from a sysfs tree under the rules of the
+// systemd version it is told.
 type SMBIOSSource struct {
 	Sysfs string // sysfs root, "/sys" on a real guest
-	// FromTable decodes the whole table (tables/DMI) instead of the entries/11-N files systemd
-	// reads. Both must agree on a real guest; the table is readable where entries are not
-	// (dmi_sysfs not loaded).
+	// FromTable decodes the whole table (tables/DMI) the way Linux does instead of reading the
+	// entries/11-N files systemd reads; the same systemd rules then apply to the Type 11
+	// structures found. Both must agree on a real guest.
 	FromTable bool
+	Systemd   Systemd
 }
 
 func (SMBIOSSource) Name() string { return SourceSMBIOS }
 
+// Read imports the Type 11 entries as systemd s.Systemd does (see smbios.Import and
+// ParseOEMStrings). An entry systemd would cut or stop at becomes a Warning of the returned
+// Set, with the credentials before it imported; only a tree without SMBIOS (ErrUnavailable) or
+// one that cannot be read at all is an error.
 func (s SMBIOSSource) Read() (*Set, error) {
-	var strs []string
-	var err error
-	if s.FromTable {
-		strs, _, err = smbios.ReadTable(s.Sysfs)
-	} else {
-		strs, err = smbios.ReadEntries(s.Sysfs)
+	if !s.Systemd.ImportsSMBIOS() {
+		return nil, fmt.Errorf("%w: %s does not import credentials from SMBIOS (%d and newer do)", ErrUnavailable, s.Systemd, int(SystemdFirstSMBIOS))
 	}
-	if errors.Is(err, smbios.ErrNoTable) {
+	var raws [][]byte
+	var info smbios.TableInfo
+	var err error
+	where := "entries/11-"
+	if s.FromTable {
+		raws, info, err = smbios.ReadTable(s.Sysfs)
+		where = "Type 11 structure "
+	} else {
+		raws, err = smbios.ReadEntries(s.Sysfs)
+	}
+	if errors.Is(err, smbios.ErrNoTable) || errors.Is(err, smbios.ErrNoDMISysfs) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if err != nil {
+	if err != nil && len(raws) == 0 {
 		return nil, err
 	}
-	return ParseOEMStrings(strs), nil
+	im := smbios.Import(raws, s.Systemd.EntryReadLimit())
+	set := ParseOEMStrings(im.Strings, s.Systemd)
+	if err != nil {
+		set.Warnings = append(set.Warnings, fmt.Sprintf("%v; systemd stops its walk there too, keeping the %d entries before it", err, len(raws)))
+	}
+	if im.Stop != nil {
+		set.Warnings = append(set.Warnings, fmt.Sprintf("%v: systemd stops at this entry; it and later ones are not imported", im.Stop))
+	}
+	for _, c := range im.Cut {
+		what := "the strings after its first " + fmt.Sprint(c.Limit) + " bytes are lost"
+		why := fmt.Sprintf("%s reads only the first %d bytes of %s%d", s.Systemd, c.Limit, where, c.Entry)
+		if name, _, _, ok := OEMStringInfo(c.LastString); ok {
+			what = fmt.Sprintf("credential %s crosses that boundary and is imported cut short; later strings in it are lost", displayName(name))
+			set.markCut(name, why)
+			// Cut base64 usually no longer decodes: say why it was skipped.
+			for i, p := range set.Problems {
+				if p.Name == name && p.Source == SourceSMBIOS {
+					set.Problems[i].Reason = fmt.Errorf("%w; cut short, %s", p.Reason, why)
+				}
+			}
+		}
+		for _, lost := range c.Lost {
+			if name, _, _, ok := OEMStringInfo(lost); ok {
+				_ = set.skip(name, SourceSMBIOS, fmt.Errorf("%w: it starts beyond the first %d bytes of %s%d, all that %s reads", ErrCutOff, c.Limit, where, c.Entry, s.Systemd))
+			}
+		}
+		size := fmt.Sprint(c.Size)
+		if c.Size > smbios.MaxRead {
+			size = fmt.Sprintf("more than %d", smbios.MaxRead)
+		}
+		set.Warnings = append(set.Warnings, fmt.Sprintf("%s%d has %s bytes but %s reads only the first %d: %s",
+			where, c.Entry, size, s.Systemd, c.Limit, what))
+	}
+	if info.Stopped != "" {
+		set.Warnings = append(set.Warnings, "table walk stopped early, as Linux does: "+info.Stopped)
+	}
+	return set, nil
 }
 
 // FwCfgDir is where QEMU's -fw_cfg name=opt/io.systemd.credentials/NAME appears, relative to sysfs.
@@ -125,25 +195,62 @@ func readDir(dir, source, leaf string) (*Set, error) {
 	return set, nil
 }
 
-// Read reads every source and merges them in the order given (earlier wins), skipping sources
-// that are unavailable. It fails only when a source exists but cannot be read, or when none is
-// available.
-func Read(sources ...Source) (*Set, []string, error) {
+// Read reads every source and merges the readable ones in the order given (earlier wins), as
+// systemd's import does (fw_cfg, then SMBIOS). One source failing never hides the others: each
+// gets a SourceReport. It fails only when no source could be read; the error then wraps
+// ErrUnavailable when none exists at all.
+func Read(sources ...Source) (*Set, []SourceReport, error) {
 	var sets []*Set
-	var used []string
+	var reports []SourceReport
+	var firstErr error
 	for _, src := range sources {
-		s, err := src.Read()
-		if errors.Is(err, ErrUnavailable) {
-			continue
+		s, r, err := ReadSource(src)
+		switch {
+		case r.State == SourceUnavailable:
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+		default:
+			sets = append(sets, s)
 		}
-		if err != nil {
-			return nil, used, fmt.Errorf("%s: %w", src.Name(), err)
-		}
-		sets = append(sets, s)
-		used = append(used, src.Name())
+		reports = append(reports, r)
 	}
 	if len(sets) == 0 {
-		return nil, nil, fmt.Errorf("%w: none of the %d credential sources exists", ErrUnavailable, len(sources))
+		if firstErr != nil {
+			return nil, reports, firstErr
+		}
+		return nil, reports, fmt.Errorf("%w: none of the %d credential sources exists", ErrUnavailable, len(sources))
 	}
-	return Merge(sets...), used, nil
+	return Merge(sets...), reports, nil
+}
+
+// ReadSource reads one source and reports how it went: ok, partial (read, with the Set's
+// warnings as detail), unavailable or error. The error is prefixed with the source's name.
+func ReadSource(src Source) (*Set, SourceReport, error) {
+	s, err := src.Read()
+	r := SourceReport{Name: src.Name(), State: SourceOK}
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		r.State, r.Detail = SourceUnavailable, err.Error()
+	case err != nil:
+		r.State, r.Detail = SourceFailed, err.Error()
+	case len(s.Warnings) > 0:
+		r.State, r.Detail = SourcePartial, strings.Join(s.Warnings, "; ")
+	}
+	if err != nil {
+		return nil, r, fmt.Errorf("%s: %w", src.Name(), err)
+	}
+	return s, r, nil
+}
+
+// Used returns the names of the sources that were read (ok or partial).
+func Used(reports []SourceReport) []string {
+	var out []string
+	for _, r := range reports {
+		if r.State == SourceOK || r.State == SourcePartial {
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }

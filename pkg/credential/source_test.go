@@ -2,6 +2,7 @@ package credential
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,11 +98,7 @@ func TestFwCfgSource(t *testing.T) {
 
 func TestSMBIOSSourceAndPrecedence(t *testing.T) {
 	sys := t.TempDir()
-	tb, err := smbios.Build([][]string{{"io.systemd.credential:SHARED=from-smbios", "io.systemd.credential:ONLY_SMBIOS=s", "junk"}}, smbios.EntryPoint64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.WriteSysfs(sys); err != nil {
+	if err := smbios.WriteTree(sys, [][]string{{"io.systemd.credential:SHARED=from-smbios", "io.systemd.credential:ONLY_SMBIOS=s", "junk"}}); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(sys, FwCfgDir, "SHARED", "raw"), "from-fwcfg")
@@ -114,12 +111,15 @@ func TestSMBIOSSourceAndPrecedence(t *testing.T) {
 	}
 
 	// systemd's order: fw_cfg first, so fw_cfg wins for the same name.
-	all, used, err := Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys}, DirSource{Dir: filepath.Join(sys, "absent")})
+	all, reports, err := Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys}, DirSource{Dir: filepath.Join(sys, "absent")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(used, ",") != "fwcfg,smbios" {
+	if used := Used(reports); strings.Join(used, ",") != "fwcfg,smbios" {
 		t.Errorf("used = %v", used)
+	}
+	if reports[2].State != SourceUnavailable {
+		t.Errorf("absent directory: %+v", reports[2])
 	}
 	if c, _ := all.Get("SHARED"); string(c.Value.Bytes()) != "from-fwcfg" || c.Source != SourceFwCfg {
 		t.Errorf("SHARED from %s", c.Source)
@@ -181,4 +181,141 @@ func FuzzDirSource(f *testing.F) {
 			t.Fatal("value changed")
 		}
 	})
+}
+
+// TestSMBIOSSourceBySystemd: the issue's inputs, read as each systemd version does. A failure in
+// one entry or one source never hides the credentials systemd would still import.
+func TestSMBIOSSourceBySystemd(t *testing.T) {
+	bigValue := make([]byte, 100<<10)
+	for i := range bigValue {
+		bigValue[i] = byte(i * 7)
+	}
+	bigString, _ := EncodeOEMString("BIG_BLOB_", bigValue) // makes the issue's 136,617-byte entry
+	bigEntry := [][]string{{bigString, "io.systemd.credential:API_KEY=abcd"}}
+	tests := []struct {
+		name     string
+		groups   [][]string
+		v        Systemd
+		names    []string
+		warnings []string
+		problems []string
+	}{
+		{name: "136,617-byte entry, systemd 257: everything", groups: bigEntry, v: 257, names: []string{"API_KEY", "BIG_BLOB_"}},
+		{name: "136,617-byte entry, version unknown: rules of 257", groups: bigEntry, v: 0, names: []string{"API_KEY", "BIG_BLOB_"}},
+		{name: "136,617-byte entry, systemd 254: one page, BIG_BLOB_ imported cut short, API_KEY lost", groups: bigEntry, v: 254, names: []string{"BIG_BLOB_"},
+			problems: []string{`credential "API_KEY" from smbios skipped: not imported by the guest's systemd: it starts beyond the first 4096 bytes of entries/11-0, all that systemd 254 reads`},
+			warnings: []string{`entries/11-0 has 136617 bytes but systemd 254 reads only the first 4096: credential "BIG_BLOB_" crosses that boundary and is imported cut short; later strings in it are lost`},
+		},
+		{name: "the same split over structures, systemd 252: each read whole", groups: [][]string{{"io.systemd.credential:A=1"}, {"io.systemd.credential:B=2"}}, v: 252, names: []string{"A", "B"}},
+		{name: "text credential crossing the page, systemd 252: imported cut", groups: [][]string{{"io.systemd.credential:T=" + strings.Repeat("t", 5000)}}, v: 252, names: []string{"T"},
+			warnings: []string{`entries/11-0 has 5031 bytes but systemd 252 reads only the first 4096: credential "T" crosses that boundary and is imported cut short; later strings in it are lost`}},
+	}
+	for _, tt := range tests {
+		for _, fromTable := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/table=%v", tt.name, fromTable), func(t *testing.T) {
+				sys := t.TempDir()
+				if err := smbios.WriteTree(sys, tt.groups); err != nil {
+					t.Fatal(err)
+				}
+				s, err := SMBIOSSource{Sysfs: sys, FromTable: fromTable, Systemd: tt.v}.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := s.Names(); strings.Join(got, ",") != strings.Join(tt.names, ",") {
+					t.Errorf("names = %v, want %v", got, tt.names)
+				}
+				want := tt.warnings
+				if fromTable {
+					want = nil
+					for _, w := range tt.warnings {
+						want = append(want, strings.Replace(w, "entries/11-0", "Type 11 structure 0", 1))
+					}
+				}
+				if strings.Join(s.Warnings, "|") != strings.Join(want, "|") {
+					t.Errorf("warnings = %q\nwant       %q", s.Warnings, want)
+				}
+				wantProblems := strings.Join(tt.problems, "|")
+				if fromTable {
+					wantProblems = strings.ReplaceAll(wantProblems, "entries/11-0", "Type 11 structure 0")
+				}
+				if got := problemStrings(s); strings.Join(got, "|") != wantProblems {
+					t.Errorf("problems = %q, want %q", got, wantProblems)
+				}
+			})
+		}
+	}
+}
+
+// TestReadReportsEverySource: one source failing or missing is reported, never swallowed, and
+// never stops the others from being read.
+func TestReadReportsEverySource(t *testing.T) {
+	sys := t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"io.systemd.credential:A=1"}, {}}); err != nil {
+		t.Fatal(err)
+	}
+	// fw_cfg's directory is a file: it exists and cannot be read.
+	writeFile(t, filepath.Join(sys, FwCfgDir), "not a directory")
+	// The second entry is malformed: systemd stops there, keeping A.
+	p := filepath.Join(sys, smbios.EntriesDir, "11-1", "raw")
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte{11, 6, 0, 0, 0, 0, 0}, 0o600)
+
+	set, reports, err := Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := set.Get("A"); !ok || set.Len() != 1 {
+		t.Errorf("got %v, want A", set.Names())
+	}
+	if reports[0].State != SourceFailed || !strings.Contains(reports[0].Detail, "not a directory") {
+		t.Errorf("fw_cfg: %+v", reports[0])
+	}
+	if reports[1].State != SourcePartial || reports[1].Detail != "entry 11-1: malformed SMBIOS data: formatted length 6; systemd accepts only 5: systemd stops at this entry; it and later ones are not imported" {
+		t.Errorf("smbios: %+v", reports[1])
+	}
+
+	// Tables without dmi_sysfs: unavailable, and it says why.
+	sys = t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"io.systemd.credential:A=1"}}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(sys, smbios.EntriesDir, "11-0"), 0o700)
+	os.RemoveAll(filepath.Join(sys, smbios.EntriesDir))
+	_, reports, err = Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys})
+	if !errors.Is(err, ErrUnavailable) || reports[1].State != SourceUnavailable || !strings.Contains(reports[1].Detail, "dmi_sysfs is not loaded") {
+		t.Errorf("no dmi_sysfs: %v %+v", err, reports)
+	}
+}
+
+// TestSMBIOSSourceHugeEntry: an entry larger than anything systemd reads is cut where systemd
+// 257 cuts it (header + 1 MiB), not refused, and the credentials before the cut stay verified.
+func TestSMBIOSSourceHugeEntry(t *testing.T) {
+	sys := t.TempDir()
+	if err := smbios.WriteTree(sys, [][]string{{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := smbios.Structure([]string{"io.systemd.credential:A=1", "io.systemd.credential:HUGE=" + strings.Repeat("h", 5<<20)}, smbios.FirstOEMHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(sys, smbios.EntriesDir, "11-0", "raw")
+	os.Chmod(p, 0o600)
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := SMBIOSSource{Sysfs: sys, Systemd: 257}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Get("A"); !ok {
+		t.Errorf("A not imported: %v", s.Names())
+	}
+	want := `entries/11-0 has more than 4194304 bytes but systemd 257 reads only the first 1048581: credential "HUGE" crosses that boundary`
+	if len(s.Warnings) != 1 || !strings.HasPrefix(s.Warnings[0], want) {
+		t.Errorf("warnings = %q", s.Warnings)
+	}
+	// Like systemd 257, the cut value (just under 1 MiB) is imported, and known to be cut.
+	if c, ok := s.Get("HUGE"); !ok || c.Cut != "systemd 257 reads only the first 1048581 bytes of entries/11-0" || c.Value.Len() != smbios.EntryReadFull-5-26-27 {
+		t.Errorf("HUGE: present %v, cut %q, %d bytes", ok, c.Cut, c.Value.Len())
+	}
 }

@@ -75,4 +75,7 @@ type Credential struct {
 	Name   string
 	Value  Value
 	Source string // one of the Source* names (sourcename.go); empty for what the host delivers
+	// Cut says why the value is known to be cut short the way the guest's systemd imports it
+	// (its read limit ended the entry inside the value), or is empty.
+	Cut string
 }

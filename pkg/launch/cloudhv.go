@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // CloudHypervisor is --hypervisor cloud-hypervisor. It drives cloud-hypervisor through its REST
@@ -91,11 +92,17 @@ func (h *CloudHypervisor) open(s Spec) (machine, error) {
 
 func (ch *chVM) channel() *channel { return ch.ch }
 
+// smbiosStructures: cloud-hypervisor builds the one Type 11 structure itself and writes its
+// count byte as oem_strings.len() as u8 (arch/src/x86_64/smbios.rs, setup_smbios), so more
+// than 255 strings would wrap it.
+func (*CloudHypervisor) smbiosStructures() (int, string) { return 1, "cloud-hypervisor" }
+
 // load puts the OEM strings into the VmConfig's platform.oem_strings: the credentials first,
 // the operator's own strings after them. setup counted those in the budget (otherOEM), and a
 // guest whose systemd reads only the first 4 KiB of the structure still gets the control
 // credentials and every credential that was checked to fit there.
-func (ch *chVM) load(oem []string) error {
+func (ch *chVM) load(structures [][]string) error {
+	oem := credential.Flatten(structures)
 	ch.oem = oem
 	plat, _ := ch.config["platform"].(map[string]any)
 	if plat == nil {
@@ -108,6 +115,10 @@ func (ch *chVM) load(oem []string) error {
 	}
 	for _, s := range vmConfigOEM(ch.config) {
 		strs = append(strs, s)
+	}
+	if len(strs) > smbios.MaxStrings {
+		return configErr("the VM config's %d OEM strings and credlink's %d make %d; cloud-hypervisor builds one Type 11 structure of at most %d",
+			len(strs)-len(oem), len(oem), len(strs), smbios.MaxStrings)
 	}
 	plat["oem_strings"] = strs
 	return nil

@@ -114,7 +114,7 @@ func TestFakeCloudHypervisorOrdering(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.channel().close()
-	if err := m.load(p.OEM); err != nil {
+	if err := m.load(p.Structures); err != nil {
 		t.Fatal(err)
 	}
 	ch := m.(*chVM)

@@ -53,9 +53,10 @@ type Config struct {
 	RuntimeDir      string // private directory for sockets; created 0700, removed on exit
 	GuestCID        uint32 // guest vsock CID (0: DeriveCID(VM))
 
-	// GuestSystemd is the guest's systemd version; below 257 the OEM strings must fit in the
-	// first 4096 bytes of the Type 11 structure. Zero means 257 (NixOS and current distributions).
-	GuestSystemd int
+	// GuestSystemd is the guest's systemd version: below 257 each Type 11 structure must fit in
+	// the 4096 bytes systemd reads of it, below 254 there is no vmm.notify_socket. Zero means
+	// the newest rules (NixOS and current distributions).
+	GuestSystemd credential.Systemd
 
 	CredentialsDir string // default $CREDENTIALS_DIRECTORY
 	Logger         *slog.Logger
@@ -93,8 +94,10 @@ type Prepared struct {
 	User    []credential.Credential // --credential and --set, in order
 	Control []credential.Credential // credlink.ack, credlink.key, credlink.vm
 	OEM     []string                // one per credential, in All's order
-	Key     []byte
-	Ack     ack.Address
+	// Structures groups OEM into the Type 11 structures the guest gets, in order.
+	Structures [][]string
+	Key        []byte
+	Ack        ack.Address
 }
 
 // All is User then Control.
@@ -148,6 +151,7 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		for _, s := range specs {
 			given[s.ID] = true
 		}
+		found := 0
 		for _, e := range ents {
 			if e.IsDir() || given[e.Name()] {
 				continue
@@ -156,6 +160,12 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 				return nil, configErr("--all-credentials: file %q: %v", e.Name(), err)
 			}
 			specs = append(specs, CredentialSpec{Name: e.Name(), ID: e.Name()})
+			found++
+		}
+		if found == 0 && len(specs) == 0 && len(c.Settings) == 0 {
+			// A VM with only the control credentials is almost certainly a unit whose
+			// LoadCredential= lines went missing: say so rather than boot it.
+			return nil, configErr("--all-credentials: $CREDENTIALS_DIRECTORY (%s) holds no credential files, so the VM would receive none (check the unit's LoadCredential= lines)", dir)
 		}
 	}
 	for _, s := range specs {
@@ -238,6 +248,10 @@ func (c *Config) validate() error {
 	default:
 		return configErr("--on-failure must be stop or ready-anyway, not %q", c.OnFailure)
 	}
+	if c.WaitGuestBoot && !c.GuestSystemd.VMMNotify() {
+		return configErr("--wait-guest-boot needs a guest whose systemd sends READY=1 to vmm.notify_socket (%d and newer); --guest-systemd %d never would, and every launch would wait out --ack-timeout",
+			int(credential.SystemdVMMNotify), int(c.GuestSystemd))
+	}
 	return nil
 }
 
@@ -277,21 +291,24 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string, otherOEM []string)
 	if notifyAddr != "" {
 		p.Control = append(p.Control, credential.Credential{Name: credential.NotifySocketCredential, Value: credential.NewValue([]byte(notifyAddr))})
 	}
-	budget := credential.BudgetFor(c.guestSystemd())
+	structures, via := c.Hypervisor.smbiosStructures()
+	budget := credential.BudgetFor(c.GuestSystemd, structures, via)
 	otherBytes := 0
 	for _, s := range otherOEM {
 		otherBytes += len(s) + 1
 	}
-	// They come after ours, so the systemd < 257 page limit on ours is unaffected.
+	// They come after ours (cloud-hypervisor builds one structure), so the systemd < 257 page
+	// limit on ours is unaffected.
 	budget.MaxStrings -= len(otherOEM)
 	budget.Reserved += otherBytes
-	p.OEM, err = credential.Encode(p.All(), budget)
+	p.Structures, err = credential.Encode(p.All(), budget)
 	if err != nil {
 		if len(otherOEM) > 0 {
 			return nil, configErr("%v (--vm-config's platform.oem_strings take %d of the strings and %d bytes of that)", err, len(otherOEM), otherBytes)
 		}
 		return nil, configErr("%v", err)
 	}
+	p.OEM = credential.Flatten(p.Structures)
 	return p, nil
 }
 
@@ -299,11 +316,4 @@ func (c *Config) prepare(addr ack.Address, notifyAddr string, otherOEM []string)
 func (p *Prepared) describe(i int) string {
 	name, size, enc, _ := credential.OEMStringInfo(p.OEM[i])
 	return fmt.Sprintf("%s (%d bytes, %s)", name, size, enc)
-}
-
-func (c *Config) guestSystemd() int {
-	if c.GuestSystemd == 0 {
-		return 257
-	}
-	return c.GuestSystemd
 }

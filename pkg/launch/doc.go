@@ -16,8 +16,11 @@
 //   - channel.go: the host end of an acknowledgement channel and the constructors hypervisors
 //     share (Unix socket, vhost-vsock, hybrid vsock), with the guest-notify listener.
 //   - one file per hypervisor, each owning its options, flags and channel:
-//     qemu.go (every OEM string on its own inherited pipe, -smbios type=11,path=/dev/fd/N;
-//     vhost-vsock when /dev/vhost-vsock exists, else virtio-serial),
+//     qemu.go and qemusmbios.go (by default each Type 11 structure built by credlink and passed
+//     as a sealed memfd, -smbios file=/dev/fd/N, so any number of credentials and no exposure
+//     to the path= overrun of QEMU 6.1 until its 2025 fix; or --smbios-delivery path, one
+//     inherited pipe per string, -smbios type=11,path=/dev/fd/N; vhost-vsock when
+//     /dev/vhost-vsock exists, else virtio-serial),
 //     cloudhv.go and cloudhv_proxy.go (cloud-hypervisor: only --api-socket on the command line,
 //     vm.create with platform.oem_strings over a private socket, hybrid vsock; the filtered
 //     API for ch-remote), local.go (no VM: the guest-agent as a child on a generated sysfs
@@ -25,7 +28,8 @@
 //   - process.go (a supervised child), guestnotify.go (the guest systemd's vmm.notify_socket).
 //
 // Adding a hypervisor is one file: a type with its options that implements Hypervisor (Name,
-// flags, open) and registers itself in init; open returns a machine that owns its channel.
+// flags, open, smbiosStructures) and registers itself in init; open returns a machine that owns
+// its channel.
 //
 // Exit codes (see ExitCode): 0 clean stop, 1 delivery not verified (rejected, timed out),
 // 2 configuration error, 3 the hypervisor failed (crashed or exited before the acknowledgement).

@@ -20,7 +20,6 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
-	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // smuggle is what a key holder in the guest would like the host's service manager to read.
@@ -43,12 +42,11 @@ func hostileAgent() {
 			sysfs = os.Args[i+1]
 		}
 	}
-	strs, err := smbios.ReadEntries(sysfs)
+	set, err := credential.SMBIOSSource{Sysfs: sysfs, Systemd: credential.SystemdLatest}.Read()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostile agent:", err)
 		os.Exit(1)
 	}
-	set := credential.ParseOEMStrings(strs)
 	addrC, _ := set.Get(credential.AckCredential)
 	keyC, _ := set.Get(credential.KeyCredential)
 	addr, err := ack.ParseAddress(string(addrC.Value.Bytes()))

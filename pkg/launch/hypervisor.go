@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // Hypervisor is one kind of hypervisor with its own options (its flags). The generic launcher
@@ -26,6 +28,9 @@ type Hypervisor interface {
 	// answer on (its address is one of the credentials, so it must exist before they are
 	// encoded). Nothing is started. A configuration error wraps ErrConfig.
 	open(s Spec) (machine, error)
+	// smbiosStructures is how many SMBIOS Type 11 structures the hypervisor can deliver (0:
+	// as many as needed) and, when limited, how to name the delivery in a budget error.
+	smbiosStructures() (max int, via string)
 }
 
 // argvTaker is a Hypervisor that takes the command line after "--" (qemu).
@@ -45,7 +50,10 @@ type Spec struct {
 	// channel.notify nil and the launcher refuses the launch.
 	GuestNotify bool
 	// Manifest is --manifest, the host-side manifest (the local guest-agent's default).
-	Manifest       string
+	Manifest string
+	// GuestSystemd is --guest-systemd: the guest's systemd, whose read limits the OEM strings
+	// were laid out for (local mode tells its agent to read with the same rules).
+	GuestSystemd   credential.Systemd
 	Stdout, Stderr io.Writer // the hypervisor's own output
 }
 
@@ -62,8 +70,9 @@ type machine interface {
 	// closes it.
 	channel() *channel
 	// load hands over the SMBIOS Type 11 OEM strings to deliver (control credentials first),
-	// once, after open and before plan or start.
-	load(oem []string) error
+	// grouped into Type 11 structures (at most smbiosStructures of them), once, after open and
+	// before plan or start.
+	load(structures [][]string) error
 	// plan describes the launch for host-launcher plan, every OEM string redacted.
 	plan() []string
 	start(ctx context.Context) error

@@ -19,6 +19,7 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
+	"github.com/credlink/credlink/pkg/smbios"
 )
 
 var secrets = map[string]string{
@@ -135,6 +136,37 @@ func TestLocalAccepted(t *testing.T) {
 	e.assertClean()
 }
 
+// TestLocalSystemd252Structures: for a guest with systemd 252 the credentials are spread over
+// Type 11 structures of at most one page each, and the local agent, told to read with 252's
+// rules, receives every one of them whole (a structure laid out for 257 would be cut).
+func TestLocalSystemd252Structures(t *testing.T) {
+	e := newEnv(t)
+	c := e.local()
+	c.ManifestPath, localOpts(c).Manifest = "", filepath.Join(e.dir, "m252.json")
+	os.WriteFile(localOpts(c).Manifest, []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"min_bytes": 8}, "ENVIRONMENT": {}, "BIG1": {"bytes": 1500}, "BIG2": {"bytes": 1500}, "BIG3": {"bytes": 1500}}, "unexpected": "fail"}`), 0o600)
+	c.GuestSystemd = 252
+	for _, n := range []string{"BIG1", "BIG2", "BIG3"} {
+		c.Settings = append(c.Settings, credential.Credential{Name: n, Value: credential.NewValue([]byte(strings.Repeat("b", 1500)))})
+	}
+	p, err := c.Prepare(ack.Address{Kind: "unix", Path: filepath.Join(e.dir, "x.sock")})
+	if err != nil || len(p.Structures) < 2 {
+		t.Fatalf("structures: %v, %v", len(p.Structures), err)
+	}
+	// The agent reads with 252's rules whatever systemd runs on this host.
+	plan, err := c.Plan()
+	if err != nil || !strings.Contains(strings.Join(plan, "\n"), " --systemd-version 252 ") {
+		t.Errorf("plan: %v\n%s", err, strings.Join(plan, "\n"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := c.Run(ctx, func(Outcome) { cancel() })
+	if err != nil || !out.Ready {
+		t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
+	}
+	if !strings.Contains(e.statuses(), "STATUS=Ready: 6/6 credentials delivered byte-exact") {
+		t.Errorf("notifications:\n%s", e.statuses())
+	}
+}
+
 func TestLocalRejectedStops(t *testing.T) {
 	e := newEnv(t)
 	c := e.local()
@@ -234,65 +266,105 @@ func processAlive(pid int) bool {
 	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
-// TestQEMUInvocation: the argv carries only /dev/fd paths, each pipe delivers exactly one OEM
-// string, and the ack transport devices are added.
+// TestQEMUInvocation: the argv carries only /dev/fd paths, QEMU reads exactly the OEM strings
+// in order (both delivery methods; the file method as complete, sealed Type 11 structures), and
+// the ack transport devices are added.
 func TestQEMUInvocation(t *testing.T) {
-	e := newEnv(t)
-	rec := filepath.Join(e.dir, "qemu.rec")
-	t.Setenv("CREDLINK_FAKE", "qemu")
-	t.Setenv("FAKE_QEMU_OUT", rec)
-	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35", "-m", "256", "-nodefaults"}})
-	c.AckTimeout = 2 * time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	var out Outcome
-	go func() { var err error; out, err = c.Run(ctx, nil); done <- err }()
-	var data []byte
-	for i := 0; i < 100 && len(data) == 0; i++ {
-		time.Sleep(30 * time.Millisecond)
-		data, _ = os.ReadFile(rec)
+	tests := []struct {
+		method string
+		extra  int // further --set credentials, to need more than one structure
+		argv   []string
+		blobs  []string
+	}{
+		{method: SMBIOSPath, argv: []string{"arg -smbios\narg type=11,path=/dev/fd/3\n", "arg -smbios\narg type=11,path=/dev/fd/8\n"}},
+		{method: SMBIOSFile, argv: []string{"arg -smbios\narg file=/dev/fd/3\n"},
+			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 6 seals 0xf err <nil> parse <nil>"}},
+		{method: SMBIOSFile, extra: 300, argv: []string{"arg -smbios\narg file=/dev/fd/3\n", "arg -smbios\narg file=/dev/fd/4\n"},
+			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 255 seals 0xf err <nil> parse <nil>", "blob fd 4 size %d type 11 handle 0x0b01 count 51 seals 0xf err <nil> parse <nil>"}},
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v\n%s", err, e.logs.String())
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.method, tt.extra), func(t *testing.T) {
+			e := newEnv(t)
+			rec := filepath.Join(e.dir, "qemu.rec")
+			t.Setenv("CREDLINK_FAKE", "qemu")
+			t.Setenv("FAKE_QEMU_OUT", rec)
+			c := e.config(&QEMU{Binary: testBin, AckVia: "serial", SMBIOSDelivery: tt.method, Argv: []string{"-machine", "q35", "-m", "256", "-nodefaults"}})
+			c.AckTimeout = 2 * time.Second
+			if tt.extra > 0 {
+				c.ManifestPath = "" // the manifest lists only the three named credentials
+			}
+			for i := range tt.extra {
+				c.Settings = append(c.Settings, credential.Credential{Name: fmt.Sprintf("S%03d", i), Value: credential.NewValue([]byte("v"))})
+			}
+			// What the guest must see, in order: what Prepare encodes.
+			p, err := c.Prepare(ack.Address{Kind: "serial", Name: SerialPortName}) // as the run will: same sizes
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			var out Outcome
+			go func() { var err error; out, err = c.Run(ctx, nil); done <- err }()
+			var data []byte
+			for i := 0; i < 200 && len(data) == 0; i++ {
+				time.Sleep(30 * time.Millisecond)
+				data, _ = os.ReadFile(rec)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v\n%s", err, e.logs.String())
+			}
+			rec2 := string(data)
+			e.assertNoSecrets("qemu argv", rec2)
+			for _, want := range append(tt.argv,
+				"arg -machine\narg q35\narg -m\narg 256\narg -nodefaults\n",
+				"arg -device\narg virtio-serial-pci,id=credlink-vser\n",
+				"arg virtserialport,bus=credlink-vser.0,chardev=credlink-ack,name=credlink.0\n",
+				"arg -qmp\n",
+			) {
+				if !strings.Contains(rec2, want) {
+					t.Errorf("argv lacks %q:\n%s", want, rec2)
+				}
+			}
+			var strs, blobs []string
+			sc := bufio.NewScanner(strings.NewReader(rec2))
+			for sc.Scan() {
+				switch l := sc.Text(); {
+				case strings.HasPrefix(l, "str "):
+					strs = append(strs, l)
+				case strings.HasPrefix(l, "blob "):
+					blobs = append(blobs, l)
+				}
+			}
+			for i, want := range tt.blobs {
+				if want = fmt.Sprintf(want, smbios.StructureSize(p.Structures[i])); i >= len(blobs) || blobs[i] != want {
+					t.Errorf("blob %d: got %q, want %q", i, blobs, want)
+				}
+			}
+			if len(blobs) != len(tt.blobs) {
+				t.Errorf("%d blobs, want %d", len(blobs), len(tt.blobs))
+			}
+			// The control credentials come first (their values are random per launch), then
+			// API_KEY, DB_PASSWORD, ENVIRONMENT and the extra ones, each byte for byte.
+			if len(strs) != len(p.OEM) {
+				t.Fatalf("QEMU read %d strings, want %d:\n%s", len(strs), len(p.OEM), rec2)
+			}
+			for i, s := range p.OEM[len(p.Control):] {
+				if name, _, _, _ := credential.OEMStringInfo(s); name == "credlink.vm" {
+					continue
+				}
+				want := fmt.Sprintf("str sha256 %x len %d", sha256.Sum256([]byte(s)), len(s))
+				if got := strs[len(p.Control)+i]; got != want {
+					t.Errorf("string %d: %s, want %s", len(p.Control)+i, got, want)
+				}
+			}
+			if out.Ready {
+				t.Error("ready without a guest")
+			}
+			e.assertClean()
+		})
 	}
-	rec2 := string(data)
-	e.assertNoSecrets("qemu argv", rec2)
-	for _, want := range []string{
-		"arg -machine\narg q35\narg -m\narg 256\narg -nodefaults\n",
-		"arg -smbios\narg type=11,path=/dev/fd/3\n",
-		"arg -device\narg virtio-serial-pci,id=credlink-vser\n",
-		"arg virtserialport,bus=credlink-vser.0,chardev=credlink-ack,name=credlink.0\n",
-		"arg -qmp\n",
-	} {
-		if !strings.Contains(rec2, want) {
-			t.Errorf("argv lacks %q:\n%s", want, rec2)
-		}
-	}
-	// Digests of what each pipe delivered, in order: the three control credentials, then API_KEY,
-	// DB_PASSWORD, ENVIRONMENT.
-	sc := bufio.NewScanner(strings.NewReader(rec2))
-	var fds []string
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "fd ") {
-			fds = append(fds, sc.Text())
-		}
-	}
-	if len(fds) != 6 {
-		t.Fatalf("want 6 pipes (3 credentials + 3 control), got %d:\n%s", len(fds), rec2)
-	}
-	for i, n := range []string{"API_KEY", "DB_PASSWORD"} {
-		s, _ := credential.EncodeOEMString(n, []byte(secrets[n]))
-		want := fmt.Sprintf("fd %d sha256 %x len %d err <nil>", 6+i, sha256.Sum256([]byte(s)), len(s))
-		if fds[3+i] != want {
-			t.Errorf("pipe %d: %s, want %s", i, fds[i], want)
-		}
-	}
-	if out.Ready {
-		t.Error("ready without a guest")
-	}
-	e.assertClean()
 }
 
 // TestQEMUProcessHygiene: while the (fake) hypervisor runs, neither its nor the launcher's

@@ -164,7 +164,7 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	}
 	vm, err = c.Hypervisor.open(Spec{
 		VM: c.VM, RuntimeDir: runDir, GuestCID: c.GuestCID, GuestNotify: c.WaitGuestBoot,
-		Manifest: c.ManifestPath, Stdout: c.Stdout, Stderr: c.Stderr,
+		Manifest: c.ManifestPath, GuestSystemd: c.GuestSystemd, Stdout: c.Stdout, Stderr: c.Stderr,
 	})
 	if err != nil {
 		return fail(err)
@@ -180,7 +180,7 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	if p, err = c.prepare(ch.addr, ch.notifyAddr, other); err != nil {
 		return fail(err)
 	}
-	if err := vm.load(p.OEM); err != nil {
+	if err := vm.load(p.Structures); err != nil {
 		return fail(err)
 	}
 	return vm, p, func() { ch.close(); removeDir() }, nil
@@ -198,8 +198,8 @@ func (c *Config) Plan() ([]string, error) {
 		return nil, err
 	}
 	t := vm.channel()
-	out := []string{fmt.Sprintf("vm %s: %d credentials + %d control credentials, %d OEM strings, %d-byte Type 11 structure",
-		c.VM, len(p.User), len(p.Control), len(p.OEM), structureBytes(p.OEM))}
+	out := []string{fmt.Sprintf("vm %s: %d credentials + %d control credentials, %d OEM strings in %s; import rules of %s",
+		c.VM, len(p.User), len(p.Control), len(p.OEM), describeStructures(p.Structures), c.GuestSystemd)}
 	for i := range p.OEM {
 		out = append(out, "  credential "+p.describe(i))
 	}
@@ -208,14 +208,6 @@ func (c *Config) Plan() ([]string, error) {
 		out = append(out, "guest systemd READY=1 awaited at "+t.notifyAddr+" (vmm.notify_socket)")
 	}
 	return append(out, vm.plan()...), nil
-}
-
-func structureBytes(strs []string) int {
-	n := 6
-	for _, s := range strs {
-		n += len(s) + 1
-	}
-	return n
 }
 
 // Run launches the VM and supervises it until ctx ends (graceful stop, nil error) or the

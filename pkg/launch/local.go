@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,9 +39,9 @@ func (h *Local) flags(fs *flag.FlagSet) {
 // localVM is one local launch.
 type localVM struct {
 	process
-	ch    *channel
-	oem   []string
-	sysfs string
+	ch         *channel
+	structures [][]string
+	sysfs      string
 }
 
 func (h *Local) open(s Spec) (machine, error) {
@@ -59,7 +60,10 @@ func (h *Local) open(s Spec) (machine, error) {
 		return nil, configErr("local mode needs --manifest (or --agent-manifest) for the guest-agent")
 	}
 	l := &localVM{sysfs: runtimePath(s, "sys")}
-	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait"}
+	// The local "guest" runs under the host's systemd, if any: it must read the tree with the
+	// rules the tree was laid out for, not the host's.
+	args := []string{"run", "--source", credential.SourceSMBIOS, "--sysfs", l.sysfs, "--manifest", man, "--on-failure", "wait",
+		"--systemd-version", strconv.Itoa(int(s.GuestSystemd.Rules()))}
 	args = append(args, "--metrics-listen", h.Metrics)
 	args = append(args, h.Args...)
 	l.process = newProcess(exec.Command(bin, args...))
@@ -75,7 +79,10 @@ func (h *Local) open(s Spec) (machine, error) {
 
 func (l *localVM) channel() *channel { return l.ch }
 
-func (l *localVM) load(oem []string) error { l.oem = oem; return nil }
+func (l *localVM) load(structures [][]string) error { l.structures = structures; return nil }
+
+// smbiosStructures: local mode writes the table itself, with as many structures as needed.
+func (*Local) smbiosStructures() (int, string) { return 0, "" }
 
 // findAgent looks for guest-agent next to this executable, then on $PATH.
 func findAgent() (string, error) {
@@ -109,12 +116,8 @@ func filterEnv(env []string, drop ...string) []string {
 }
 
 func (l *localVM) start(context.Context) error {
-	tb, err := smbios.Build([][]string{l.oem}, smbios.EntryPoint64)
-	if err != nil {
-		return err
-	}
 	// The tree lives in the launcher's private 0700 runtime directory and is removed with it.
-	if err := tb.WriteSysfs(l.sysfs); err != nil {
+	if err := smbios.WriteTree(l.sysfs, l.structures); err != nil {
 		return fmt.Errorf("write local firmware tables: %w", err)
 	}
 	if err := l.startProcess(); err != nil {
@@ -127,8 +130,8 @@ func (l *localVM) stop(timeout time.Duration) error { return l.terminate(timeout
 
 func (l *localVM) plan() []string {
 	out := []string{"local guest: " + strings.Join(l.cmd.Args, " ")}
-	out = append(out, fmt.Sprintf("firmware tables: %s (SMBIOS 3.0, one Type 11 structure)", l.sysfs))
-	for _, s := range l.oem {
+	out = append(out, fmt.Sprintf("firmware tables: %s (SMBIOS 3.0, %s)", l.sysfs, describeStructures(l.structures)))
+	for _, s := range credential.Flatten(l.structures) {
 		out = append(out, "  "+credential.RedactOEMString(s))
 	}
 	return out

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/ack"
-	"github.com/credlink/credlink/pkg/credential"
 )
 
 // firstExtraFD is the fd number of exec.Cmd.ExtraFiles[0] in the child.
@@ -22,8 +21,9 @@ const firstExtraFD = 3
 // SerialPortName is the virtio-serial port the agent opens as /dev/virtio-ports/credlink.0.
 const SerialPortName = "credlink.0"
 
-// QEMU is --hypervisor qemu: qemu-system-* with every OEM string on its own inherited pipe
-// (-smbios type=11,path=/dev/fd/N), so no string is ever on the command line. The
+// QEMU is --hypervisor qemu: qemu-system-* with the OEM strings on inherited file descriptors
+// (qemusmbios.go: complete Type 11 structures in sealed memfds, -smbios file=/dev/fd/N, or one
+// pipe per string, -smbios type=11,path=/dev/fd/N), so no string is ever on the command line. The
 // acknowledgement travels over vhost-vsock when /dev/vhost-vsock exists (or the argv already
 // has a vhost-vsock device), else over a virtio-serial port whose chardev connects to a socket
 // in the runtime directory.
@@ -31,6 +31,8 @@ type QEMU struct {
 	Binary string   // --qemu; default qemu-system-x86_64
 	AckVia string   // --ack-via: auto (default), vsock or serial
 	Argv   []string // the command line after --, without the credentials
+	// SMBIOSDelivery is --smbios-delivery: SMBIOSFile (default) or SMBIOSPath.
+	SMBIOSDelivery string
 }
 
 func init() { register(func() Hypervisor { return &QEMU{} }) }
@@ -41,6 +43,14 @@ func (*QEMU) Name() string { return "qemu" }
 func (h *QEMU) flags(fs *flag.FlagSet) {
 	fs.StringVar(&h.Binary, "qemu", "qemu-system-x86_64", "qemu binary `PATH`")
 	fs.StringVar(&h.AckVia, "ack-via", "auto", "acknowledgement `TRANSPORT`: auto (vsock if /dev/vhost-vsock exists), vsock or serial")
+	fs.StringVar(&h.SMBIOSDelivery, "smbios-delivery", SMBIOSFile, "how QEMU gets the OEM strings, `METHOD`: file (complete Type 11 structures in sealed memfds, -smbios file=; any number of credentials) or path (a pipe per string, -smbios type=11,path=; at most 255, and exposed to the path= overrun of QEMU 6.1 until its 2025 fix)")
+}
+
+func (h *QEMU) smbiosStructures() (int, string) {
+	if h.SMBIOSDelivery == SMBIOSPath {
+		return 1, "QEMU -smbios type=11,path="
+	}
+	return 0, ""
 }
 
 func (h *QEMU) setArgv(argv []string) { h.Argv = argv }
@@ -48,14 +58,14 @@ func (h *QEMU) setArgv(argv []string) { h.Argv = argv }
 // qemuVM is one qemu launch.
 type qemuVM struct {
 	process
-	h       *QEMU
-	s       Spec
-	ch      *channel
-	ackArgs []string // the channel's devices
-	oem     []string
-	argv    []string // full argv, secret-free
-	qmpPath string
-	writers []*os.File
+	h          *QEMU
+	s          Spec
+	ch         *channel
+	ackArgs    []string // the channel's devices
+	structures [][]string
+	argv       []string // full argv, secret-free
+	qmpPath    string
+	smbios     *smbiosDelivery
 }
 
 func (h *QEMU) open(s Spec) (machine, error) {
@@ -66,6 +76,11 @@ func (h *QEMU) open(s Spec) (machine, error) {
 	case "", "auto", "vsock", "serial":
 	default:
 		return nil, configErr("--ack-via must be auto, vsock or serial, not %q", h.AckVia)
+	}
+	switch h.SMBIOSDelivery {
+	case "", SMBIOSFile, SMBIOSPath:
+	default:
+		return nil, configErr("--smbios-delivery must be %s or %s, not %q", SMBIOSFile, SMBIOSPath, h.SMBIOSDelivery)
 	}
 	q := &qemuVM{h: h, s: s}
 	cid, inArgv := argvVsockCID(h.Argv)
@@ -111,18 +126,19 @@ func serialChannel(path string) (*channel, error) {
 
 func (q *qemuVM) channel() *channel { return q.ch }
 
-// load builds the command line: one -smbios path=/dev/fd/N per OEM string, the channel's
-// devices, and a QMP socket for the power button unless the argv has one.
-func (q *qemuVM) load(oem []string) error {
-	q.oem = oem
+// load builds the command line: the -smbios options of the delivery method (qemuSMBIOS), the
+// channel's devices, and a QMP socket for the power button unless the argv has one.
+func (q *qemuVM) load(structures [][]string) error {
+	q.structures = structures
 	bin := q.h.Binary
 	if bin == "" {
 		bin = "qemu-system-x86_64"
 	}
-	var extra []string
-	for i := range oem {
-		extra = append(extra, "-smbios", fmt.Sprintf("type=11,path=/dev/fd/%d", firstExtraFD+i))
+	var err error
+	if q.smbios, err = qemuSMBIOS(q.h.SMBIOSDelivery, structures, firstExtraFD); err != nil {
+		return err
 	}
+	extra := append([]string{}, q.smbios.args...)
 	extra = append(extra, q.ackArgs...)
 	// Guest memory (which holds the SMBIOS table and, in the guest, every credential) is
 	// marked MADV_DONTDUMP, so that even a core written despite RLIMIT_CORE=0 (a core_pattern
@@ -140,31 +156,18 @@ func (q *qemuVM) load(oem []string) error {
 }
 
 func (q *qemuVM) start(ctx context.Context) error {
-	var readers []*os.File
-	for range q.oem {
-		r, w, err := os.Pipe()
-		if err != nil {
-			closeAll(readers)
-			closeAll(q.writers)
-			return fmt.Errorf("pipe: %w", err)
-		}
-		readers = append(readers, r)
-		q.writers = append(q.writers, w)
-	}
-	q.cmd.ExtraFiles = readers
-	err := q.startProcess()
-	closeAll(readers) // the child has its copies
+	files, afterStart, err := q.smbios.open()
 	if err != nil {
-		closeAll(q.writers)
-		return fmt.Errorf("start qemu: %w", err)
+		return err
 	}
-	// QEMU reads each path= once at start-up; a pipe holds 64 KiB, so write from goroutines
-	// and close each writer so QEMU sees the end of its string.
-	for i, w := range q.writers {
-		go func() {
-			_, _ = w.Write([]byte(q.oem[i]))
-			w.Close()
-		}()
+	q.cmd.ExtraFiles = files
+	err = q.startProcess()
+	closeAll(files) // the child has its copies
+	if afterStart != nil {
+		afterStart()
+	}
+	if err != nil {
+		return fmt.Errorf("start qemu: %w", err)
 	}
 	return nil
 }
@@ -224,9 +227,10 @@ func qmp(path, command string) error {
 }
 
 func (q *qemuVM) plan() []string {
-	out := []string{"exec: " + strings.Join(q.argv, " ")}
-	for i, s := range q.oem {
-		out = append(out, fmt.Sprintf("  fd %d (pipe) → %s", firstExtraFD+i, credential.RedactOEMString(s)))
+	method := q.h.SMBIOSDelivery
+	if method == "" {
+		method = SMBIOSFile
 	}
-	return out
+	out := []string{"exec: " + strings.Join(q.argv, " "), "SMBIOS delivery: " + method + " (" + describeStructures(q.structures) + ")"}
+	return append(out, q.smbios.plan...)
 }

@@ -33,6 +33,10 @@ var (
 		"Unix time of the last verification.", nil, nil)
 	descVerifications = prometheus.NewDesc(ns+"_verifications_total",
 		"Verifications run since start (start and each reload).", nil, nil)
+	descSource = prometheus.NewDesc(ns+"_source_state",
+		"How the last read of a credential source went: 1 for the current state (ok, partial, unavailable, error), 0 for the others.", []string{"source", "state"}, nil)
+	descSystemd = prometheus.NewDesc(ns+"_systemd_rules_version",
+		"Version of the guest's systemd whose credential import rules the agent applies; 0 when unknown (the newest rules apply).", nil, nil)
 )
 
 // Agent holds guest-agent's exported state.
@@ -40,6 +44,8 @@ type Agent struct {
 	mu      sync.Mutex
 	result  *verify.Result
 	count   int
+	sources []credential.SourceReport
+	systemd int
 	ack     *prometheus.CounterVec
 	ackLast prometheus.Gauge
 	ackRTT  prometheus.Gauge
@@ -72,6 +78,20 @@ func (a *Agent) SetResult(r verify.Result) {
 	a.count++
 }
 
+// SetSources records how each credential source was read.
+func (a *Agent) SetSources(r []credential.SourceReport) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sources = r
+}
+
+// SetSystemd records the systemd version whose rules apply (0: unknown).
+func (a *Agent) SetSystemd(v int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.systemd = v
+}
+
 // ObserveAck records one acknowledgement attempt.
 func (a *Agent) ObserveAck(result ack.AttemptResult, rtt time.Duration, at time.Time) {
 	a.ack.WithLabelValues(string(result)).Inc()
@@ -86,7 +106,7 @@ func (a *Agent) ObserveAck(result ack.AttemptResult, rtt time.Duration, at time.
 
 // Describe implements prometheus.Collector.
 func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descBytes, descInfo, descExpected, descVerified, descSuccess, descTime, descVerifications} {
+	for _, d := range []*prometheus.Desc{descState, descBytes, descInfo, descExpected, descVerified, descSuccess, descTime, descVerifications, descSource, descSystemd} {
 		ch <- d
 	}
 	a.ack.Describe(ch)
@@ -98,8 +118,18 @@ func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 	a.mu.Lock()
-	r, count := a.result, a.count
+	r, count, sources, systemd := a.result, a.count, a.sources, a.systemd
 	a.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descSystemd, prometheus.GaugeValue, float64(systemd))
+	for _, s := range sources {
+		for _, st := range credential.SourceStates {
+			v := 0.0
+			if s.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descSource, prometheus.GaugeValue, v, s.Name, string(st))
+		}
+	}
 	a.ack.Collect(ch)
 	a.ackLast.Collect(ch)
 	a.ackRTT.Collect(ch)

@@ -37,6 +37,8 @@ func sample() verify.Result {
 func TestGoldenExposition(t *testing.T) {
 	a := NewAgent()
 	a.SetResult(sample())
+	a.SetSystemd(252)
+	a.SetSources([]credential.SourceReport{{Name: "credentials", State: credential.SourceOK}, {Name: "smbios", State: credential.SourcePartial, Detail: "entry 11-1 …"}})
 	a.ObserveAck(ack.ResultError, 2*time.Millisecond, time.Unix(1700000001, 0))
 	a.ObserveAck(ack.ResultAccepted, 1500*time.Microsecond, time.Unix(1700000002, 0))
 	reg := prometheus.NewRegistry()

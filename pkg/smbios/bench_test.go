@@ -27,7 +27,7 @@ func BenchmarkParseTable64K(b *testing.B) {
 	b.SetBytes(int64(len(tb.Data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if strs, _, err := ParseTable(tb.EntryPoint, tb.Data); err != nil || len(strs) != 255 {
+		if strs, _, err := tableStrings(tb.EntryPoint, tb.Data); err != nil || len(strs) != 255 {
 			b.Fatal(len(strs), err)
 		}
 	}

@@ -24,17 +24,21 @@ func seedTables(f *testing.F) {
 func FuzzParseTable(f *testing.F) {
 	seedTables(f)
 	f.Fuzz(func(t *testing.T, ep, data []byte) {
-		strs, _, err := ParseTable(ep, data)
+		raws, info, err := ParseTable(ep, data)
 		if err != nil {
 			return
 		}
 		total := 0
-		for _, s := range strs {
-			total += len(s)
+		for _, r := range raws {
+			total += len(r)
+			if _, err := ParseEntry(r); err == nil && r[len(r)-1] != 0 {
+				t.Fatalf("exposed a structure without its terminating NUL")
+			}
 		}
-		if total > len(data) {
-			t.Fatalf("decoded %d bytes of strings from a %d-byte table", total, len(data))
+		if total > len(data) || len(raws) > info.Structures {
+			t.Fatalf("exposed %d bytes in %d structures from a %d-byte table (%d structures)", total, len(raws), len(data), info.Structures)
 		}
+		_ = Import(raws, EntryReadPage)
 	})
 }
 

@@ -42,44 +42,65 @@ type Table struct {
 // dumpTableOffset is where dmidecode's dump format puts the table (dmidecode.c: 32).
 const dumpTableOffset = 32
 
-// Build lays out one Type 11 structure per element of groups (in order, handles 0x0b00, 0x0b01,
-// …) followed by an end-of-table structure, behind an entry point of the given type. It fails
-// when a group holds more than 255 strings, a string is empty or contains NUL, or the table
-// would exceed 65535 bytes.
+// FirstOEMHandle is the handle of the first Type 11 structure credlink builds; the next ones
+// count up from it. QEMU numbers its own structures by type (Type 4 from 0x400, Type 16 at
+// 0x1000, …, hw/smbios/smbios.c) and keeps a blob's handle as it is, so 0x0b00..0x0bff is free.
+const FirstOEMHandle = 0x0b00
+
+// Structure returns one complete Type 11 structure holding strs, exactly [StructureSize] bytes:
+// what QEMU's -smbios file= loads and what Linux exposes as entries/11-N/raw. It fails when there
+// are more than [MaxStrings] strings or a string is empty or contains NUL (NUL ends a string and
+// an empty one ends the set).
+func Structure(strs []string, handle uint16) ([]byte, error) {
+	if len(strs) > MaxStrings {
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyStrings, len(strs))
+	}
+	s := make([]byte, OEMHeaderSize, StructureSize(strs))
+	s[0], s[1], s[4] = TypeOEMStrings, OEMHeaderSize, byte(len(strs))
+	binary.LittleEndian.PutUint16(s[2:], handle)
+	for si, str := range strs {
+		if str == "" {
+			return nil, fmt.Errorf("string %d: %w: empty (an empty string would end the set)", si+1, ErrBadString)
+		}
+		if strings.IndexByte(str, 0) >= 0 {
+			return nil, fmt.Errorf("string %d: %w: contains NUL", si+1, ErrBadString)
+		}
+		s = append(s, str...)
+		s = append(s, 0)
+	}
+	if len(strs) == 0 {
+		s = append(s, 0)
+	}
+	return append(s, 0), nil
+}
+
+// Build lays out one Type 11 structure per element of groups (in order, handles
+// FirstOEMHandle, FirstOEMHandle+1, …) followed by an end-of-table structure, behind an entry
+// point of the given type. It fails as [Structure] does, or when the table would exceed
+// [MaxTable32] bytes behind a 2.x entry point or [MaxRead] behind a 3.0 one.
 func Build(groups [][]string, ept EntryPointType) (*Table, error) {
+	limit := MaxTable32
+	if ept == EntryPoint64 {
+		limit = MaxRead
+	}
 	t := &Table{Type: ept}
 	maxStruct := 0
 	for gi, g := range groups {
-		if len(g) > 255 {
-			return nil, fmt.Errorf("structure %d: %w (%d)", gi, ErrTooManyStrings, len(g))
+		s, err := Structure(g, uint16(FirstOEMHandle+gi))
+		if err != nil {
+			return nil, fmt.Errorf("structure %d: %w", gi, err)
 		}
-		s := []byte{TypeOEMStrings, 5, 0, 0, byte(len(g))}
-		binary.LittleEndian.PutUint16(s[2:], uint16(0x0b00+gi))
-		for si, str := range g {
-			if str == "" {
-				return nil, fmt.Errorf("structure %d string %d: %w: empty (an empty string would end the set)", gi, si+1, ErrBadString)
-			}
-			if strings.IndexByte(str, 0) >= 0 {
-				return nil, fmt.Errorf("structure %d string %d: %w: contains NUL", gi, si+1, ErrBadString)
-			}
-			s = append(s, str...)
-			s = append(s, 0)
-		}
-		if len(g) == 0 {
-			s = append(s, 0)
-		}
-		s = append(s, 0)
 		maxStruct = max(maxStruct, len(s))
 		t.Entries = append(t.Entries, s)
 		t.Data = append(t.Data, s...)
-		if len(t.Data) > MaxTableSize {
-			return nil, fmt.Errorf("structure %d: %w", gi, ErrTooLarge)
+		if len(t.Data) > limit {
+			return nil, fmt.Errorf("structure %d: %w: table exceeds %d bytes", gi, ErrTooLarge, limit)
 		}
 	}
 	end := []byte{TypeEndOfTable, 4, 0x00, 0x7f, 0, 0}
 	t.Data = append(t.Data, end...)
-	if len(t.Data) > MaxTableSize {
-		return nil, fmt.Errorf("end-of-table: %w", ErrTooLarge)
+	if len(t.Data) > limit {
+		return nil, fmt.Errorf("end-of-table: %w: table exceeds %d bytes", ErrTooLarge, limit)
 	}
 	nStruct := len(groups) + 1
 	switch ept {
@@ -91,6 +112,17 @@ func Build(groups [][]string, ept EntryPointType) (*Table, error) {
 		return nil, fmt.Errorf("unknown entry point type %d", ept)
 	}
 	return t, nil
+}
+
+// WriteTree builds a table of groups behind a 3.0 entry point (the one without a 64 KiB limit)
+// and writes it under root in the sysfs layout: the encode → table → sysfs pipeline of local
+// mode and of every test fixture.
+func WriteTree(root string, groups [][]string) error {
+	t, err := Build(groups, EntryPoint64)
+	if err != nil {
+		return err
+	}
+	return t.WriteSysfs(root)
 }
 
 // entryPoint32 builds an SMBIOS 2.8 entry point (DSP0134 5.2.1).

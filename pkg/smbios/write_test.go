@@ -33,20 +33,20 @@ func TestBuildRoundTrip(t *testing.T) {
 			if err := tb.WriteSysfs(root); err != nil {
 				t.Fatal(err)
 			}
-			got, err := ReadEntries(root)
+			got, err := entryStrings(root)
 			if err != nil || !slices.Equal(got, flat) {
-				t.Errorf("ReadEntries = %q, %v; want %q", got, err, flat)
+				t.Errorf("entries = %q, %v; want %q", got, err, flat)
 			}
-			got, info, err := ReadTable(root)
+			got, info, err := tableStrings(tb.EntryPoint, tb.Data)
 			if err != nil || !slices.Equal(got, flat) {
-				t.Errorf("ReadTable = %q, %v; want %q", got, err, flat)
+				t.Errorf("table = %q, %v; want %q", got, err, flat)
 			}
 			if info.EntryPoint != ept || info.OEMStructures != 3 || info.Structures != 4 || !info.HadEndOfTable {
 				t.Errorf("info = %+v", info)
 			}
 			// The dump layout decodes too, with the table at offset 32.
 			dump := tb.DumpBin()
-			got, _, err = ParseTable(dump[:len(tb.EntryPoint)], dump[dumpTableOffset:])
+			got, _, err = tableStrings(dump[:len(tb.EntryPoint)], dump[dumpTableOffset:])
 			if err != nil || !slices.Equal(got, flat) {
 				t.Errorf("DumpBin: %q, %v", got, err)
 			}
@@ -59,17 +59,17 @@ func TestBuildErrors(t *testing.T) {
 	for i := range many {
 		many[i] = "s"
 	}
-	huge := strings.Repeat("x", MaxTableSize)
+	huge := strings.Repeat("x", MaxTable32)
 	tests := []struct {
 		name   string
 		groups [][]string
 		err    string
 	}{
 		{"256 strings", [][]string{many}, "structure 0: more than 255 strings in one structure (256)"},
-		{"empty string", [][]string{{"a", ""}}, "structure 0 string 2: invalid OEM string: empty (an empty string would end the set)"},
-		{"NUL", [][]string{{"a\x00b"}}, "structure 0 string 1: invalid OEM string: contains NUL"},
-		{"too large", [][]string{{huge}}, "structure 0: SMBIOS data exceeds 65535 bytes"},
-		{"end marker does not fit", [][]string{{huge[:MaxTableSize-8]}}, "end-of-table: SMBIOS data exceeds 65535 bytes"},
+		{"empty string", [][]string{{"a", ""}}, "structure 0: string 2: invalid OEM string: empty (an empty string would end the set)"},
+		{"NUL", [][]string{{"a\x00b"}}, "structure 0: string 1: invalid OEM string: contains NUL"},
+		{"too large", [][]string{{huge}}, "structure 0: SMBIOS data too large: table exceeds 65535 bytes"},
+		{"end marker does not fit", [][]string{{huge[:MaxTable32-8]}}, "end-of-table: SMBIOS data too large: table exceeds 65535 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestDmidecodeAgrees(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ours, _, err := ParseTable(tb.EntryPoint, tb.Data)
+				ours, _, err := tableStrings(tb.EntryPoint, tb.Data)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +153,7 @@ func TestDmidecodeAgrees(t *testing.T) {
 			sys := filepath.Join(dir, "sys")
 			ep, _ := os.ReadFile(filepath.Join(sys, EntryPointFile))
 			data, _ := os.ReadFile(filepath.Join(sys, TableFile))
-			ours, _, err := ParseTable(ep, data)
+			ours, _, err := tableStrings(ep, data)
 			if err != nil {
 				t.Fatal(err)
 			}

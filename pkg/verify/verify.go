@@ -49,8 +49,14 @@ type Input struct {
 // Verify checks in against m.
 func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 	res := Result{OK: true, Time: now}
+	// Credentials found but skipped, in the verified set first, then in the compared ones
+	// (in auto mode the SMBIOS reading says why systemd's import lacks a name).
 	invalid := map[string]string{}
-	for _, p := range in.Set.Problems {
+	problems := slices.Clone(in.Set.Problems)
+	for _, n := range sortedKeys(in.Compare) {
+		problems = append(problems, in.Compare[n].Problems...)
+	}
+	for _, p := range problems {
 		if errors.Is(p, credential.ErrDuplicate) || p.Name == "" || credential.ValidName(p.Name) != nil {
 			continue
 		}
@@ -80,6 +86,14 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 		default:
 			f.Bytes, f.Source, f.Value = c.Value.Len(), c.Source, c.Value
 			f.Status, f.Detail = check(rule, c.Value.Bytes())
+			// A value the guest's systemd imports cut short (its read limit ends the SMBIOS
+			// entry inside it) is not what the host sent, whatever the manifest's range says.
+			if cut := cutIn(in, name); cut != "" {
+				if f.Status == credential.StatusOK {
+					f.Status, f.Detail = credential.StatusWrongLength, fmt.Sprintf("%d bytes", f.Bytes)
+				}
+				f.Detail += ": cut short, " + cut
+			}
 			if f.Status == credential.StatusOK && mismatch[name] != "" {
 				f.Status, f.Detail = credential.StatusSourceMismatch, mismatch[name]
 			}
@@ -117,6 +131,9 @@ func Verify(m *manifest.Manifest, in Input, now time.Time) Result {
 func check(r manifest.Rule, v []byte) (credential.Status, string) {
 	n := len(v)
 	switch {
+	case r.Bytes != nil && n == *r.Bytes+1:
+		// The commonest cause: `echo secret > file` on the host.
+		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %d: 1 byte more, a trailing newline in the host file?", n, *r.Bytes)
 	case r.Bytes != nil && n != *r.Bytes:
 		return credential.StatusWrongLength, fmt.Sprintf("%d bytes, want %d", n, *r.Bytes)
 	case r.MinBytes != nil && n < *r.MinBytes, r.MaxBytes != nil && n > *r.MaxBytes:
@@ -160,6 +177,33 @@ func sourceMismatches(sets map[string]*credential.Set) map[string]string {
 		}
 	}
 	return out
+}
+
+func sortedKeys(m map[string]*credential.Set) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// cutIn says why name's value is known to be cut short in the verified set or a compared one.
+func cutIn(in Input, name string) string {
+	if c, ok := in.Set.Get(name); ok && c.Cut != "" {
+		return c.Cut
+	}
+	names := make([]string, 0, len(in.Compare))
+	for n := range in.Compare {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if c, ok := in.Compare[n].Get(name); ok && c.Cut != "" {
+			return c.Cut
+		}
+	}
+	return ""
 }
 
 // presentElsewhere describes where name exists among the compared sources, or "".

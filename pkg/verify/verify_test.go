@@ -54,7 +54,7 @@ func TestVerifyStatuses(t *testing.T) {
 			in:   Input{Set: set("smbios", "EXACT", "abc", "RANGE", "abcd", "DIGEST", "staging", "OPT_BAD", "xx", "EXTRA", "e")},
 			want: "EXACT=wrong_length RANGE=wrong_length DIGEST=digest_mismatch OPT=missing OPT_BAD=wrong_length EXTRA=unexpected",
 			summary: "0/4 credentials verified; FAILED: EXACT wrong_length (3 bytes, want 4), RANGE wrong_length (4 bytes, want 2..3), " +
-				"DIGEST digest_mismatch (sha256 differs from the manifest), OPT_BAD wrong_length (2 bytes, want 1)",
+				"DIGEST digest_mismatch (sha256 differs from the manifest), OPT_BAD wrong_length (2 bytes, want 1: 1 byte more, a trailing newline in the host file?)",
 		},
 		{
 			name: "missing required", policy: "warn", in: Input{Set: set("smbios", "RANGE", "ab", "DIGEST", env)},
@@ -74,7 +74,7 @@ func TestVerifyStatuses(t *testing.T) {
 		{
 			name: "invalid in source", policy: "warn",
 			in: func() Input {
-				s := credential.ParseOEMStrings([]string{"io.systemd.credential.binary:EXACT=!!!", "io.systemd.credential:RANGE=ab", "io.systemd.credential:DIGEST=" + env})
+				s := credential.ParseOEMStrings([]string{"io.systemd.credential.binary:EXACT=!!!", "io.systemd.credential:RANGE=ab", "io.systemd.credential:DIGEST=" + env}, credential.SystemdLatest)
 				return Input{Set: s}
 			}(),
 			want:    "EXACT=invalid RANGE=ok DIGEST=ok OPT=missing OPT_BAD=missing",
@@ -120,6 +120,31 @@ func TestVerifyStatuses(t *testing.T) {
 			}
 			if r.Summary() != tt.summary {
 				t.Errorf("summary %q\nwant    %q", r.Summary(), tt.summary)
+			}
+		})
+	}
+}
+
+// TestCutShort: a credential the guest's systemd imports cut short (its read limit ends the
+// SMBIOS entry inside the value) is wrong_length even when the manifest's range accepts the
+// cut size, whether the cut is seen in the verified set or in a compared one.
+func TestCutShort(t *testing.T) {
+	m := mustManifest(t, `{"credentials": {"BUNDLE": {"min_bytes": 4}, "KEY": {"bytes": 3}}}`)
+	cut := &credential.Set{}
+	_ = cut.Add(credential.Credential{Name: "BUNDLE", Value: credential.NewValue([]byte("abcdef")), Source: "smbios", Cut: "systemd 252 reads only the first 4096 bytes of entries/11-0"})
+	_ = cut.Add(credential.Credential{Name: "KEY", Value: credential.NewValue([]byte("abc")), Source: "smbios"})
+	dir := set("credentials", "BUNDLE", "abcdef", "KEY", "abc")
+	for name, in := range map[string]Input{
+		"in the verified set": {Set: cut},
+		"in a compared set":   {Set: dir, Compare: map[string]*credential.Set{"credentials": dir, "smbios": cut}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := Verify(m, in, time.Now())
+			if res.OK || res.Findings[0].Status != credential.StatusWrongLength || res.Findings[0].Detail != "6 bytes: cut short, systemd 252 reads only the first 4096 bytes of entries/11-0" {
+				t.Errorf("BUNDLE: %+v", res.Findings[0])
+			}
+			if res.Findings[1].Status != credential.StatusOK {
+				t.Errorf("KEY: %+v", res.Findings[1])
 			}
 		})
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/sdnotify"
-	"github.com/credlink/credlink/pkg/smbios"
 )
 
 var (
@@ -161,12 +160,8 @@ func guestTree(dir string, n int) (sys, manifest string) {
 		fmt.Fprintf(&m, "%q: {\"bytes\": %d}", name, len(v))
 	}
 	m.WriteString("}}")
-	strs, err := credential.Encode(creds, credential.DefaultBudget)
-	must(err)
-	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
-	must(err)
 	sys = filepath.Join(dir, "sys")
-	must(tb.WriteSysfs(sys))
+	must(credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget))
 	manifest = filepath.Join(dir, "manifest.json")
 	must(os.WriteFile(manifest, []byte(m.String()), 0o600))
 	return sys, manifest

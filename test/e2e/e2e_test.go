@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -49,6 +50,39 @@ var manifests = map[string]string{
   "TLS_BUNDLE": {"min_bytes": 1024},
   "ENVIRONMENT": {"secret": false}},
  "unexpected": "fail"}`,
+}
+
+// manyCount is how many credentials TestManyCredentials delivers: more than one Type 11
+// structure holds.
+const manyCount = 310
+
+// manyDeployment is manyCount credentials of 24 random bytes each, every tenth binary.
+func manyDeployment() deployment {
+	d := deployment{files: map[string][]byte{}}
+	for i := range manyCount {
+		v := make([]byte, 18)
+		rand.Read(v)
+		if i%10 != 0 {
+			v = []byte(base64.StdEncoding.EncodeToString(v)) // 24 text bytes
+		} else {
+			v = append(v, 0, 0xff, '\n', ',', 0, 0) // 24 bytes that need the binary form
+		}
+		d.files[fmt.Sprintf("MANY_%03d", i)] = v
+	}
+	return d
+}
+
+func init() {
+	var m strings.Builder
+	m.WriteString(`{"credentials": {`)
+	for i := range manyCount {
+		if i > 0 {
+			m.WriteString(",")
+		}
+		fmt.Fprintf(&m, `"MANY_%03d": {"bytes": 24}`, i)
+	}
+	m.WriteString(`}, "unexpected": "fail"}`)
+	manifests["many"] = m.String()
 }
 
 func TestMain(m *testing.M) {
@@ -159,6 +193,8 @@ type vmOpts struct {
 	ep64       bool
 	ackTimeout time.Duration
 	manifest   string // guest manifest name; default "ok"
+	cmdline    string // appended to the guest kernel command line
+	delivery   string // --smbios-delivery; default the launcher's
 	systemd    int    // --guest-systemd; default the launcher's
 	cwd        string // the launcher's (and so QEMU's) working directory; default the test's
 }
@@ -209,6 +245,9 @@ func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
 	if o.systemd != 0 {
 		args = append(args, "--guest-systemd", fmt.Sprint(o.systemd))
 	}
+	if o.delivery != "" {
+		args = append(args, "--smbios-delivery", o.delivery)
+	}
 	for name, val := range o.dep.files {
 		if name == o.omit {
 			continue
@@ -232,7 +271,7 @@ func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
 	}
 	args = append(args, "--", "-machine", machine, "-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none",
 		"-serial", "file:"+v.console, "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1 credlink.agent="+agent+" credlink.manifest=ok",
+		"-append", "console=ttyS0 quiet panic=-1 credlink.agent="+agent+" credlink.manifest="+cmp.Or(o.manifest, "ok")+cmp.Or(o.cmdline, ""),
 		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:9863", v.port),
 		"-device", "virtio-net-pci,netdev=n0")
 	if qemuArgs != nil {
@@ -436,6 +475,31 @@ func assertClean(t *testing.T, what string, data []byte, secrets [][]byte) {
 			return
 		}
 	}
+}
+
+// TestManyCredentials: more than 255 credentials reach a real guest through QEMU -smbios file=
+// (complete Type 11 structures in sealed memfds), and both of the guest's read paths
+// (entries/11-N as systemd reads them, tables/DMI as Linux decodes it) hold exactly what was
+// sent: the agent's per-credential MACs prove the entries path byte-exact to the host, and
+// `inspect --both` proves the table path equal to it.
+func TestManyCredentials(t *testing.T) {
+	dep := manyDeployment()
+	v := startVM(t, vmOpts{dep: dep, agent: true, ackTimeout: 3 * time.Minute, manifest: "many", cmdline: " credlink.table=0", delivery: "file"})
+	m, err := v.notify.Wait(3*time.Minute, sdnotify.Has("READY", "1"))
+	if err != nil {
+		t.Fatalf("no READY=1: %v", err)
+	}
+	t.Logf("boot to READY=1 with %d credentials: %v", manyCount, m.Received.Sub(v.started).Round(time.Millisecond))
+	if want := fmt.Sprintf("Ready: %d/%d credentials delivered byte-exact", manyCount, manyCount); m.Fields["STATUS"] != want {
+		t.Errorf("STATUS=%q, want %q", m.Fields["STATUS"], want)
+	}
+	console := waitConsole(v, "E2E-BOTH ")
+	if want := fmt.Sprintf("E2E-BOTH entries and table agree: %d credentials", manyCount+3); !strings.Contains(console, want) {
+		t.Errorf("console lacks %q:\n%s", want, grep(console, "E2E-"))
+	}
+	v.stop()
+	assertClean(t, "launcher and QEMU output", []byte(v.out.String()), dep.secrets())
+	assertClean(t, "guest console", []byte(readFile(v.console)), dep.secrets())
 }
 
 // TestDeliveryFailures: scenario 2, host-side credentials that do not satisfy the guest.

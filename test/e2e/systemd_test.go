@@ -21,9 +21,10 @@ import (
 // and a unit that Requires=/After= the agent starts only once the agent is ready.
 func TestSystemdGuest(t *testing.T) {
 	dir, img, sysInitrd := systemdImage(t)
-	// Debian 12's systemd 252 imports only the first 4 KiB of OEM strings: a 1.5 KiB bundle, and
-	// host-launcher told so it refuses anything that would not fit.
-	dep := deploymentWithBundle(t, 1500)
+	// Debian 12's systemd 252 imports only the first 4 KiB of each Type 11 entry: told so,
+	// host-launcher starts a second structure rather than pass that page, and systemd 252 reads
+	// both (entries/11-0 and 11-1). A 2.8 KiB bundle (3.9 KiB of base64) makes the split.
+	dep := deploymentWithBundle(t, 2800)
 	v := startSystemdVM(t, dir, img, sysInitrd, vmOpts{dep: dep, agent: true, ep64: true, ackTimeout: 100 * time.Second, systemd: 252})
 	m, err := v.notify.Wait(2*time.Minute, sdnotify.Has("READY", "1"))
 	if err != nil {
@@ -35,9 +36,11 @@ func TestSystemdGuest(t *testing.T) {
 	}
 	console := waitConsole(v, "E2E-APP-STARTED", "E2E-CHECK 5/5 credentials verified")
 	for _, want := range []string{
+		"E2E-ENTRIES 2",                // two Type 11 structures, each within the page systemd 252 reads
 		"E2E-APP-STARTED agent=active", // the dependent ran after the agent was ready
 		"verification passed",          // the agent under systemd
 		"sources=credentials,smbios",   // it compared systemd's import with SMBIOS
+		`rules="systemd 252"`,          // under the rules of the systemd it runs under
 		"host accepted the acknowledgement",
 		"E2E-CHECK 5/5 credentials verified", // and so does a second look, after the fact
 	} {
@@ -62,9 +65,11 @@ func TestSystemdGuest(t *testing.T) {
 
 // TestSystemd252Truncation: told the guest runs systemd 257, host-launcher sends a 9 KiB
 // credential; systemd 252 reads only the first page of the Type 11 structure and imports a
-// truncated TLS_BUNDLE or, when the cut base64 does not decode, none (and nothing after it).
-// The agent, reading the full table itself, catches it either way, and the launcher
-// refuses READY=1 and names the credential. (This is why --guest-systemd exists.)
+// truncated TLS_BUNDLE or, when the cut base64 no longer decodes, none (and nothing after it).
+// The agent, which learns from systemctl that it runs under 252 and reads the firmware with
+// 252's rules, knows the value was cut and says so either way (even where the cut size would
+// satisfy the manifest's min_bytes); the launcher refuses READY=1 and names the credential.
+// (This is why --guest-systemd exists.)
 func TestSystemd252Truncation(t *testing.T) {
 	dir, img, sysInitrd := systemdImage(t)
 	v := startSystemdVM(t, dir, img, sysInitrd, vmOpts{dep: realDeployment(t), agent: true, ep64: true, ackTimeout: 100 * time.Second})
@@ -81,12 +86,19 @@ func TestSystemd252Truncation(t *testing.T) {
 			last = s
 		}
 	}
-	if !strings.Contains(last, "TLS_BUNDLE: source_mismatch in the guest") {
-		t.Errorf("last STATUS=%q, want TLS_BUNDLE source_mismatch", last)
+	if !strings.Contains(last, "TLS_BUNDLE: wrong_length in the guest") && !strings.Contains(last, "TLS_BUNDLE: invalid in the guest") {
+		t.Errorf("last STATUS=%q, want TLS_BUNDLE wrong_length or invalid", last)
 	}
 	console := readFile(v.console)
-	if !strings.Contains(console, "name=TLS_BUNDLE status=source_mismatch") {
-		t.Errorf("agent did not report the truncation:\n%s", console)
+	for _, want := range []string{
+		`rules="systemd 252" from="systemctl --version"`,
+		"name=TLS_BUNDLE status=",
+		"cut short, systemd 252 reads only the first 4096 bytes of entries/11-0",
+		"source=smbios state=partial",
+	} {
+		if !strings.Contains(console, want) {
+			t.Errorf("agent did not report %q:\n%s", want, grep(console, "guest-agent"))
+		}
 	}
 }
 
@@ -166,7 +178,7 @@ WantedBy=multi-user.target
 After=guest-agent.service
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'for f in /run/credentials/@system/*; do echo "E2E-IMPORTED $(basename $f) $(stat -c %%s $f)"; done > /dev/console; /usr/bin/guest-agent check --source auto --credentials-dir /run/credentials/@system --manifest /etc/credlink/manifest.json | sed "s/^/E2E-CHECK /" > /dev/console'
+ExecStart=/bin/sh -c 'echo "E2E-ENTRIES $(ls -d /sys/firmware/dmi/entries/11-* | wc -l)" > /dev/console; for f in /run/credentials/@system/*; do echo "E2E-IMPORTED $(basename $f) $(stat -c %%s $f)"; done > /dev/console; /usr/bin/guest-agent check --source auto --credentials-dir /run/credentials/@system --manifest /etc/credlink/manifest.json | sed "s/^/E2E-CHECK /" > /dev/console'
 [Install]
 WantedBy=multi-user.target
 `), 0o644)

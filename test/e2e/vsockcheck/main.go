@@ -17,7 +17,6 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
-	"github.com/credlink/credlink/pkg/smbios"
 )
 
 const loopbackCID = 1 // VMADDR_CID_LOCAL
@@ -68,20 +67,12 @@ func attempt(agent string, creds []credential.Credential, filterCID uint32, want
 	all := append(append([]credential.Credential{}, creds...),
 		credential.Credential{Name: credential.AckCredential, Value: credential.NewValue([]byte(fmt.Sprintf("vsock:%d:%d", loopbackCID, port)))},
 		credential.Credential{Name: credential.KeyCredential, Value: credential.NewValue(key)})
-	strs, err := credential.Encode(all, credential.DefaultBudget)
-	if err != nil {
-		return err
-	}
-	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "vsockcheck")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := tb.WriteSysfs(filepath.Join(dir, "sys")); err != nil {
+	if err := credential.WriteSMBIOSTree(filepath.Join(dir, "sys"), all, credential.DefaultBudget); err != nil {
 		return err
 	}
 	manifest := filepath.Join(dir, "m.json")
