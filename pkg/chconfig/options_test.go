@@ -35,10 +35,10 @@ func TestSplitCommas(t *testing.T) {
 func TestDequote(t *testing.T) {
 	for in, want := range map[string]string{
 		"a\u03b2\"a\"\"\"": "a\u03b2a\"", // check_dequote
-		`a="b"`:             "a=b",       // parse_bytes
-		`"a,b,c"`:           "a,b,c",
-		`""`:                "",
-		`""""`:              `"`,
+		`a="b"`:            "a=b",        // parse_bytes
+		`"a,b,c"`:          "a,b,c",
+		`""`:               "",
+		`""""`:             `"`,
 	} {
 		if got := dequote(in); got != want {
 			t.Errorf("dequote(%q) = %q, want %q", in, got, want)

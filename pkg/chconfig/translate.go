@@ -154,7 +154,9 @@ func apiSocketPath(v string) (string, error) {
 var pciKeys = []string{"id", "pci_segment", "pci_device_id"}
 var pciIommuKeys = []string{"id", "iommu", "pci_segment", "pci_device_id"}
 
-func keys(own []string, common []string) []string { return append(append([]string{}, own...), common...) }
+func keys(own []string, common []string) []string {
+	return append(append([]string{}, own...), common...)
+}
 
 // parsePci is PciDeviceCommonConfig::parse over an already parsed option set.
 func parsePci(o *optionSet) (PciCommon, error) {
