@@ -134,7 +134,7 @@ func TestOptionErrors(t *testing.T) {
 		{"smbios 11 path", args("--", "-smbios", "type=11,path=/tmp/x"), env, "qemu argv already has -smbios type=11 (argument 2)"},
 		{"fw_cfg", args("--", "-fw_cfg", "name=opt/io.systemd.credentials/X,file=/tmp/x"), env, "qemu argv passes credentials through fw_cfg (argument 2)"},
 		{"no qemu argv", args(), env, "qemu needs its arguments after --"},
-		{"argv for local", []string{"plan", "--vm", "x", "--hypervisor", "local", "--", "-M", "q35"}, env, "arguments after -- are only for --hypervisor qemu"},
+		{"argv for local", []string{"plan", "--vm", "x", "--hypervisor", "local", "--", "-M", "q35"}, env, "arguments after -- are only for --hypervisor cloud-hypervisor or qemu"},
 		{"bad on-failure", args(append([]string{"--on-failure", "retry"}, qemu...)...), env, `--on-failure must be stop or ready-anyway, not "retry"`},
 		{"bad ack-via", args(append([]string{"--ack-via", "carrier-pigeon"}, qemu...)...), env, `--ack-via must be auto, vsock or serial, not "carrier-pigeon"`},
 		{"ch without config", []string{"plan", "--vm", "x", "--hypervisor", "cloud-hypervisor"}, env, "cloud-hypervisor needs --vm-config FILE"},

@@ -60,6 +60,9 @@ func vsockChannel(cid uint32, notify bool) (*channel, error) {
 // guest systemd's notifications.
 func hybridVsockChannel(socket string, notify bool) (*channel, error) {
 	port := uint32(1024 + rand.IntN(60000)) // at most 61023, so port+1 fits
+	for port == microvmNotifyPort || port+1 == microvmNotifyPort {
+		port = uint32(1024 + rand.IntN(60000))
+	}
 	l, err := ack.ListenHybridVsock(socket, port)
 	if err != nil {
 		return nil, err
@@ -75,6 +78,11 @@ func hybridVsockChannel(socket string, notify bool) (*channel, error) {
 	}
 	return ch, nil
 }
+
+// microvmNotifyPort is where microvm.nix's runner relays vmm.notify_socket with socat
+// ("<vsock socket>_8888", lib/runners/cloud-hypervisor.nix): host-launcher serves the
+// notification itself on another port and must not collide with that leftover listener.
+const microvmNotifyPort = 8888
 
 // runtimePath is a file in the launch's private runtime directory.
 func runtimePath(s Spec, name string) string { return filepath.Join(s.RuntimeDir, name) }

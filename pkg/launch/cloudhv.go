@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -24,10 +25,14 @@ import (
 // The socket lives in the launcher's 0700 runtime directory because vm.info returns the whole
 // config, OEM strings included, to anyone who can connect. The acknowledgement uses hybrid
 // vsock on the VmConfig's vsock device, or one added with --guest-cid.
+//
+// The VM comes from --vm-config, or from cloud-hypervisor's own command line after -- (the
+// drop-in: chargv.go, translated by package chconfig).
 type CloudHypervisor struct {
 	Binary   string // --cloud-hypervisor; default cloud-hypervisor
-	VMConfig string // --vm-config: a VmConfig JSON file without secrets (required)
+	VMConfig string // --vm-config: a VmConfig JSON file without secrets
 	APIProxy string // --api-proxy: socket path for a filtered API for ch-remote (cloudhv_proxy.go)
+	argv     []string
 }
 
 func init() { register(func() Hypervisor { return &CloudHypervisor{} }) }
@@ -49,6 +54,7 @@ type chVM struct {
 	oem    []string
 	api    string
 	config map[string]any // the operator's VmConfig with our additions
+	src    *chSource
 	client *http.Client
 	proxy  *apiProxy // --api-proxy, once booted
 }
@@ -60,10 +66,17 @@ type chVsock struct {
 }
 
 func (h *CloudHypervisor) open(s Spec) (machine, error) {
-	cfg, err := loadVMConfig(h.VMConfig)
+	src, err := h.source()
 	if err != nil {
 		return nil, err
 	}
+	if src.apiSocket != "" {
+		if h.APIProxy != "" && h.APIProxy != src.apiSocket {
+			return nil, configErr("--api-proxy %s and cloud-hypervisor's --api-socket %s disagree; give one", h.APIProxy, src.apiSocket)
+		}
+		h.APIProxy = src.apiSocket
+	}
+	cfg := src.config
 	vs, err := configVsock(cfg)
 	if err != nil {
 		return nil, err
@@ -72,8 +85,8 @@ func (h *CloudHypervisor) open(s Spec) (machine, error) {
 		vs = &chVsock{CID: s.guestCID(), Socket: runtimePath(s, "vsock.sock")}
 		cfg["vsock"] = map[string]any{"cid": vs.CID, "socket": vs.Socket}
 	}
-	ch := &chVM{h: h, api: runtimePath(s, "api.sock"), config: cfg}
-	if ch.ch, err = hybridVsockChannel(vs.Socket, s.GuestNotify); err != nil {
+	ch := &chVM{h: h, api: runtimePath(s, "api.sock"), config: cfg, src: src}
+	if ch.ch, err = hybridVsockChannel(vs.Socket, s.GuestNotify || src.notify); err != nil {
 		return nil, err
 	}
 	ch.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -85,8 +98,13 @@ func (h *CloudHypervisor) open(s Spec) (machine, error) {
 	if bin == "" {
 		bin = "cloud-hypervisor"
 	}
-	ch.process = newProcess(exec.Command(bin, "--api-socket", "path="+ch.api))
+	// The VMM-level options of a translated command line (-v, --log-file, --seccomp, …) stay on
+	// the process; the VM itself comes over the private API socket.
+	ch.process = newProcess(exec.Command(bin, append([]string{"--api-socket", "path=" + ch.api}, src.vmmArgs...)...))
 	ch.cmd.Stdout, ch.cmd.Stderr = s.Stdout, s.Stderr
+	if src.tty {
+		ch.cmd.Stdin = os.Stdin // --serial tty / --console tty read the VMM's stdin
+	}
 	return ch, nil
 }
 
@@ -145,7 +163,7 @@ func vmConfigOEM(cfg map[string]any) []string {
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
 func loadVMConfig(path string) (map[string]any, error) {
 	if path == "" {
-		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON)")
+		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON) or its own arguments after --")
 	}
 	b, err := readAbsolute(path) // a regular file, never blocking on a FIFO
 	if err != nil {
@@ -230,18 +248,7 @@ func (ch *chVM) call(ctx context.Context, method, endpoint string, body any) ([]
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		msg := string(b)
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-		for _, s := range ch.oem { // belt and braces: an error body must not echo a string
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-		return nil, &APIError{Method: method, Path: endpoint, Status: resp.StatusCode, Body: msg}
-	}
-	return b, nil
+	return ch.answer(method, endpoint, resp)
 }
 
 func (ch *chVM) start(ctx context.Context) error {
@@ -274,6 +281,12 @@ func (ch *chVM) start(ctx context.Context) error {
 	if _, err := ch.call(ctx, http.MethodPut, "vm.create", ch.config); err != nil {
 		_ = ch.shutdownVMM()
 		return fmt.Errorf("vm.create: %w", err)
+	}
+	for i, n := range ch.src.addNets {
+		if _, err := ch.callWithFDs(ctx, http.MethodPut, "vm.add-net", n.body, n.fds); err != nil {
+			_ = ch.shutdownVMM()
+			return fmt.Errorf("vm.add-net (--net #%d with fd=%v): %w", i+1, n.fds, err)
+		}
 	}
 	if _, err := ch.call(ctx, http.MethodPut, "vm.boot", nil); err != nil {
 		_ = ch.shutdownVMM()
