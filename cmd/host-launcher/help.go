@@ -47,6 +47,7 @@ func runGroups() []cmdhelp.Group {
 		{Title: "VM", Flags: []string{"vm", "hypervisor"}},
 		{Title: "Credentials", Flags: []string{"credential", "all-credentials", "set", "manifest", "credentials-dir"}},
 		{Title: "Delivery and lifecycle", Flags: []string{"ack-timeout", "on-failure", "shutdown-timeout", "wait-guest-boot", "guest-systemd", "guest-cid", "runtime-dir", "debug"}},
+		{Title: "plan", Flags: []string{"format"}},
 	}
 	choice := launch.HypervisorFlags(flag.NewFlagSet("help", flag.ContinueOnError))
 	for _, name := range launch.HypervisorNames() {

@@ -50,12 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "run", "plan":
-		c, code, ok := parseConfig(cmd, args, stdout, stderr)
+		c, format, code, ok := parseConfig(cmd, args, stdout, stderr)
 		if !ok {
 			return code
 		}
 		if cmd == "plan" {
-			return plan(c, stdout, stderr)
+			return plan(c, format, stdout, stderr)
 		}
 		return runLaunch(c, stderr)
 	case "demo":
@@ -93,6 +93,7 @@ func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory in `DIR` (default $RUNTIME_DIRECTORY or $TMPDIR)")
 	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID` (default derived from --vm)")
 	fs.BoolVar(&v.debug, "debug", false, "log debug messages")
+	fs.StringVar(&v.format, "format", "text", "plan's output `FORMAT`: text, or json (the stable "+launch.PlanFormat+" form, see README)")
 }
 
 // runVars holds what runFlags parses that is not a launch.Config field as is.
@@ -102,21 +103,22 @@ type runVars struct {
 	creds, sets listFlag
 	cid         uint
 	debug       bool
+	format      string
 }
 
-func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.Config, int, bool) {
-	c := &launch.Config{}
+func parseConfig(name string, args []string, stdout, stderr io.Writer) (c *launch.Config, format string, code int, ok bool) {
+	c = &launch.Config{}
 	cmd, _ := program.Command(name)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var v runVars
 	runFlags(fs, c, &v)
 	if code, ok := program.Parse(cmd, fs, args, stdout, stderr); !ok {
-		return nil, code, false
+		return nil, "", code, false
 	}
 	hv, err := v.hypervisors.Choose(v.hypervisor, fs.Args())
 	if err != nil {
 		fmt.Fprintln(stderr, "host-launcher:", err)
-		return nil, launch.ExitConfig, false
+		return nil, "", launch.ExitConfig, false
 	}
 	c.Hypervisor = hv
 	c.GuestCID = uint32(v.cid)
@@ -124,7 +126,7 @@ func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.
 		spec, err := launch.ParseCredentialSpec(s)
 		if err != nil {
 			fmt.Fprintln(stderr, "host-launcher:", err)
-			return nil, launch.ExitConfig, false
+			return nil, "", launch.ExitConfig, false
 		}
 		c.Credentials = append(c.Credentials, spec)
 	}
@@ -132,7 +134,7 @@ func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.
 		cr, err := launch.ParseSetting(s)
 		if err != nil {
 			fmt.Fprintln(stderr, "host-launcher:", err)
-			return nil, launch.ExitConfig, false
+			return nil, "", launch.ExitConfig, false
 		}
 		c.Settings = append(c.Settings, cr)
 	}
@@ -142,10 +144,23 @@ func parseConfig(name string, args []string, stdout, stderr io.Writer) (*launch.
 	}
 	c.Logger = logging.New(stderr, logging.UnderSystemd(), level)
 	c.Stdout, c.Stderr = os.Stdout, stderr
-	return c, 0, true
+	if v.format != "text" && v.format != "json" {
+		fmt.Fprintf(stderr, "host-launcher: --format must be text or json, not %q\n", v.format)
+		return nil, "", launch.ExitConfig, false
+	}
+	return c, v.format, 0, true
 }
 
-func plan(c *launch.Config, stdout, stderr io.Writer) int {
+func plan(c *launch.Config, format string, stdout, stderr io.Writer) int {
+	if format == "json" {
+		b, err := c.PlanJSON()
+		if err != nil {
+			fmt.Fprintln(stderr, "host-launcher plan:", err)
+			return launch.ExitCode(err)
+		}
+		_, _ = stdout.Write(b)
+		return 0
+	}
 	lines, err := c.Plan()
 	if err != nil {
 		fmt.Fprintln(stderr, "host-launcher plan:", err)

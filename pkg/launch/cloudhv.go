@@ -360,22 +360,5 @@ func (ch *chVM) state() string {
 	return info.State
 }
 
-// plan shows the command line and the vm.create body with the OEM strings redacted.
-func (ch *chVM) plan() []string {
-	red := map[string]any{}
-	for k, v := range ch.config {
-		red[k] = v
-	}
-	plat := map[string]any{}
-	for k, v := range ch.config["platform"].(map[string]any) {
-		plat[k] = v
-	}
-	var oem []string
-	for _, s := range plat["oem_strings"].([]any) {
-		oem = append(oem, credential.RedactOEMString(s.(string)))
-	}
-	plat["oem_strings"] = oem
-	red["platform"] = plat
-	b, _ := json.MarshalIndent(red, "", "  ")
-	return []string{"exec: " + strings.Join(ch.cmd.Args, " "), "PUT /api/v1/vm.create (over the private API socket):", string(b), "PUT /api/v1/vm.boot"}
-}
+// plan shows the command line and the API calls with the OEM strings redacted.
+func (ch *chVM) plan() []string { return ch.planText() }

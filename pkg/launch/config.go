@@ -98,6 +98,7 @@ type Prepared struct {
 	Structures [][]string
 	Key        []byte
 	Ack        ack.Address
+	runDir     string // the launch's private directory (plans hide its random name)
 }
 
 // All is User then Control.

@@ -180,6 +180,7 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 	if p, err = c.prepare(ch.addr, ch.notifyAddr, other); err != nil {
 		return fail(err)
 	}
+	p.runDir = runDir
 	if err := vm.load(p.Structures); err != nil {
 		return fail(err)
 	}
