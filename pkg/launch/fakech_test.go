@@ -9,9 +9,20 @@ package launch
 // since a host process cannot originate AF_VSOCK traffic, the fake maps the guest's
 // credlink.ack "vsock:2:P" to "unix:<socket>_P" when it writes that tree, which is exactly the
 // mapping hybrid vsock performs.
+//
+// Also from the spec and cloud-hypervisor's source (vmm/src/api/http/http_endpoint.rs,
+// cloud-hypervisor/src/main.rs): every VmConfig field must be one the OpenAPI schema names (the
+// real VMM silently ignores unknown fields, which would hide a translation error, so the fake is
+// stricter); vm.add-net takes its tap descriptors as SCM_RIGHTS with the request and needs
+// num_queues = 2 × descriptors; vm.resize, vm.power-button and vm.shutdown answer 204; the VMM
+// exits when its guest powers off unless --no-shutdown; VMM-level options (-v, --seccomp, --log-file,
+// --log-format, --event-monitor, --no-shutdown) are accepted after --api-socket and anything else
+// is refused. FAKE_CH_RECORD=DIR makes it write what it received (args.json, create.json,
+// add-net-N.json, add-net-N.fds with the received descriptors' /proc targets) for tests to check.
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +35,125 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/credlink/credlink/pkg/smbios"
 )
+
+// chSchema is the property names of the OpenAPI schemas (vmm/src/api/openapi/cloud-hypervisor.yaml
+// at ae44c297) host-launcher sends; a value names the schema of a nested object or array element.
+var chSchema = map[string]map[string]string{
+	"VmConfig": {"cpus": "CpusConfig", "memory": "MemoryConfig", "payload": "PayloadConfig", "rate_limit_groups": "", "disks": "DiskConfig",
+		"net": "NetConfig", "rng": "RngConfig", "balloon": "BalloonConfig", "fs": "FsConfig", "generic_vhost_user": "", "pmem": "",
+		"serial": "SerialConfig", "console": "ConsoleConfig", "debug_console": "", "devices": "DeviceConfig", "user_devices": "", "vdpa": "",
+		"vsock": "VsockConfig", "numa": "", "iommu": "", "watchdog": "", "rtc": "", "pvpanic": "", "pci_segments": "", "platform": "PlatformConfig",
+		"tpm": "", "landlock_enable": "", "landlock_rules": ""},
+	"PayloadConfig": {"firmware": "", "kernel": "", "cmdline": "", "initramfs": "", "igvm": "", "host_data": ""},
+	"CpusConfig":    {"boot_vcpus": "", "max_vcpus": "", "topology": "CpuTopology", "kvm_hyperv": "", "max_phys_bits": "", "nested": "", "affinity": "", "features": "", "core_scheduling": ""},
+	"CpuTopology":   {"threads_per_core": "", "cores_per_die": "", "dies_per_package": "", "packages": ""},
+	"PlatformConfig": {"num_pci_segments": "", "iommu_segments": "", "iommu_address_width_bits": "", "system_serial_number": "", "serial_number": "",
+		"system_uuid": "", "uuid": "", "oem_strings": "", "system_manufacturer": "", "system_product_name": "", "system_version": "", "system_family": "",
+		"system_sku_number": "", "chassis_asset_tag": "", "tdx": "", "sev_snp": "", "iommufd": "", "vfio_p2p_dma": ""},
+	"MemoryConfig": {"size": "", "hotplug_size": "", "hotplugged_size": "", "mergeable": "", "hotplug_method": "", "shared": "", "hugepages": "",
+		"hugepage_size": "", "prefault": "", "reserve": "", "thp": "", "zones": ""},
+	"DiskConfig": {"path": "", "readonly": "", "direct": "", "iommu": "", "num_queues": "", "queue_size": "", "vhost_user": "", "vhost_socket": "",
+		"rate_limiter_config": "", "pci_segment": "", "pci_device_id": "", "id": "", "serial": "", "rate_limit_group": "", "queue_affinity": "",
+		"backing_files": "", "sparse": "", "image_type": "", "lock_granularity": ""},
+	"NetConfig": {"tap": "", "ip": "", "mask": "", "mac": "", "host_mac": "", "mtu": "", "iommu": "", "num_queues": "", "queue_size": "", "vhost_user": "",
+		"vhost_socket": "", "vhost_mode": "", "id": "", "pci_segment": "", "pci_device_id": "", "rate_limiter_config": "", "offload_tso": "",
+		"offload_ufo": "", "offload_csum": ""},
+	"RngConfig":     {"id": "", "pci_segment": "", "pci_device_id": "", "iommu": "", "src": ""},
+	"BalloonConfig": {"id": "", "pci_segment": "", "pci_device_id": "", "iommu": "", "size": "", "deflate_on_oom": "", "free_page_reporting": ""},
+	"FsConfig":      {"tag": "", "socket": "", "num_queues": "", "queue_size": "", "pci_segment": "", "pci_device_id": "", "id": ""},
+	"ConsoleConfig": {"file": "", "socket": "", "mode": "", "iommu": "", "id": "", "pci_segment": "", "pci_device_id": ""},
+	"SerialConfig":  {"file": "", "socket": "", "mode": ""},
+	"DeviceConfig":  {"path": "", "iommu": "", "pci_segment": "", "pci_device_id": "", "id": "", "x_nv_gpudirect_clique": "", "x_exclude_mmap_bars": ""},
+	"VsockConfig":   {"cid": "", "socket": "", "iommu": "", "pci_segment": "", "pci_device_id": "", "id": ""},
+}
+
+// checkSchema reports the first field of v that schema does not name, as a JSON path.
+func checkSchema(schema, path string, v any) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s: want an object (%s)", path, schema)
+	}
+	for k, sub := range obj {
+		inner, known := chSchema[schema][k]
+		if !known {
+			return fmt.Errorf("%s.%s: not a field of %s", path, k, schema)
+		}
+		if inner == "" {
+			continue
+		}
+		if list, isList := sub.([]any); isList {
+			for i, e := range list {
+				if err := checkSchema(inner, fmt.Sprintf("%s.%s[%d]", path, k, i), e); err != nil {
+					return err
+				}
+			}
+		} else if err := checkSchema(inner, path+"."+k, sub); err != nil {
+			return err
+		}
+	}
+	if m, ok := obj["mode"].(string); ok && (schema == "ConsoleConfig" || schema == "SerialConfig") {
+		switch m {
+		case "Off", "Pty", "Tty", "File", "Socket", "Null":
+		default:
+			return fmt.Errorf("%s.mode: %q is not a ConsoleMode", path, m)
+		}
+	}
+	return nil
+}
+
+// fdConn collects the descriptors that arrive with a request (SCM_RIGHTS).
+type fdConn struct {
+	*net.UnixConn
+	mu  sync.Mutex
+	fds []int
+}
+
+func (c *fdConn) Read(b []byte) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(64*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(b, oob)
+	if oobn > 0 {
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for i := range msgs {
+			if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+				c.mu.Lock()
+				c.fds = append(c.fds, fds...)
+				c.mu.Unlock()
+			}
+		}
+	}
+	return n, err
+}
+
+func (c *fdConn) take() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fds := c.fds
+	c.fds = nil
+	return fds
+}
+
+type fdListener struct{ *net.UnixListener }
+
+func (l fdListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	return &fdConn{UnixConn: c}, nil
+}
+
+type fdConnKey struct{}
+
+// record writes what the fake received into $FAKE_CH_RECORD, if set.
+func record(name string, data []byte) {
+	if dir := os.Getenv("FAKE_CH_RECORD"); dir != "" {
+		os.WriteFile(filepath.Join(dir, name), data, 0o600)
+	}
+}
 
 type chPayload struct {
 	Firmware  string `json:"firmware,omitempty"`
@@ -98,15 +226,18 @@ type chRng struct {
 }
 
 type chVmConfig struct {
-	Cpus     *chCpus     `json:"cpus,omitempty"`
-	Memory   *chMemory   `json:"memory,omitempty"`
-	Payload  *chPayload  `json:"payload"`
-	Disks    []chDisk    `json:"disks,omitempty"`
-	Net      []chNet     `json:"net,omitempty"`
-	Rng      *chRng      `json:"rng,omitempty"`
-	Serial   *chConsole  `json:"serial,omitempty"`
-	Console  *chConsole  `json:"console,omitempty"`
-	Vsock    *chVsockCfg `json:"vsock,omitempty"`
+	Cpus    *chCpus     `json:"cpus,omitempty"`
+	Memory  *chMemory   `json:"memory,omitempty"`
+	Payload *chPayload  `json:"payload"`
+	Disks   []chDisk    `json:"disks,omitempty"`
+	Net     []chNet     `json:"net,omitempty"`
+	Rng     *chRng      `json:"rng,omitempty"`
+	Serial  *chConsole  `json:"serial,omitempty"`
+	Console *chConsole  `json:"console,omitempty"`
+	Vsock   *chVsockCfg `json:"vsock,omitempty"`
+	Balloon *struct {
+		Size int64 `json:"size"`
+	} `json:"balloon,omitempty"`
 	Iommu    bool        `json:"iommu,omitempty"`
 	Watchdog bool        `json:"watchdog,omitempty"`
 	Pvpanic  bool        `json:"pvpanic,omitempty"`
@@ -114,31 +245,59 @@ type chVmConfig struct {
 }
 
 type fakeCH struct {
-	mu     sync.Mutex
-	cfg    *chVmConfig
-	state  string // "", Created, Running, Shutdown
-	guest  *exec.Cmd
-	runDir string
-	quit   chan struct{}
+	mu         sync.Mutex
+	cfg        *chVmConfig
+	raw        map[string]any // the config as received (plus added nets), for vm.info
+	addedNets  int
+	noShutdown bool
+	quitOnce   sync.Once
+	state      string // "", Created, Running, Shutdown
+	guest      *exec.Cmd
+	runDir     string
+	quit       chan struct{}
 }
 
 func fakeCloudHypervisor() {
-	var api string
-	for i, a := range os.Args {
-		if a == "--api-socket" && i+1 < len(os.Args) {
-			api = strings.TrimPrefix(os.Args[i+1], "path=")
-		}
-	}
-	if api == "" || len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "fake cloud-hypervisor: want exactly --api-socket path=P, got", os.Args[1:])
+	if len(os.Args) < 3 || os.Args[1] != "--api-socket" || !strings.HasPrefix(os.Args[2], "path=") {
+		fmt.Fprintln(os.Stderr, "fake cloud-hypervisor: want --api-socket path=P first, got", os.Args[1:])
 		os.Exit(1)
 	}
-	l, err := net.Listen("unix", api)
+	api := strings.TrimPrefix(os.Args[2], "path=")
+	f := &fakeCH{runDir: filepath.Dir(api), quit: make(chan struct{})}
+	for i := 3; i < len(os.Args); i++ { // the VMM-level options of main.rs
+		a := os.Args[i]
+		name, _, inline := strings.Cut(a, "=")
+		switch {
+		case strings.Trim(a, "-v") == "" && strings.HasPrefix(a, "-v"):
+		case a == "--no-shutdown":
+			f.noShutdown = true
+		case name == "--seccomp" || name == "--log-file" || name == "--log-format" || name == "--event-monitor":
+			v := strings.TrimPrefix(a, name+"=")
+			if !inline {
+				if i+1 >= len(os.Args) {
+					fmt.Fprintln(os.Stderr, "fake cloud-hypervisor:", a, "needs a value")
+					os.Exit(1)
+				}
+				i++
+				v = os.Args[i]
+			}
+			if name == "--seccomp" && v != "true" && v != "false" && v != "log" && v != "errno" {
+				fmt.Fprintln(os.Stderr, "fake cloud-hypervisor: invalid --seccomp", v)
+				os.Exit(1)
+			}
+		default:
+			fmt.Fprintln(os.Stderr, "fake cloud-hypervisor: unexpected argument", a)
+			os.Exit(1)
+		}
+	}
+	args, _ := json.Marshal(os.Args[1:])
+	record("args.json", args)
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: api, Net: "unix"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake cloud-hypervisor:", err)
 		os.Exit(1)
 	}
-	f := &fakeCH{runDir: filepath.Dir(api), quit: make(chan struct{})}
+	l := fdListener{ul}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/vmm.ping", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"build_version": "fake", "version": "v41.0-fake", "pid": os.Getpid()})
@@ -148,12 +307,16 @@ func fakeCloudHypervisor() {
 	mux.HandleFunc("GET /api/v1/vm.info", f.info)
 	mux.HandleFunc("PUT /api/v1/vm.power-button", f.powerButton)
 	mux.HandleFunc("PUT /api/v1/vm.shutdown", f.powerButton)
+	mux.HandleFunc("PUT /api/v1/vm.add-net", f.addNet)
+	mux.HandleFunc("PUT /api/v1/vm.resize", f.resize)
 	mux.HandleFunc("PUT /api/v1/vmm.shutdown", func(w http.ResponseWriter, r *http.Request) {
 		f.stopGuest()
 		w.WriteHeader(http.StatusNoContent)
-		go func() { close(f.quit) }()
+		go f.exit()
 	})
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: mux, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, fdConnKey{}, c)
+	}}
 	go srv.Serve(l)
 	<-f.quit
 	l.Close()
@@ -169,10 +332,25 @@ func (f *fakeCH) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing VmConfig body", http.StatusBadRequest)
 		return
 	}
-	d := json.NewDecoder(&body)
-	d.DisallowUnknownFields()
+	var raw map[string]any
+	if err := json.Unmarshal(body.Bytes(), &raw); err != nil {
+		http.Error(w, "invalid VmConfig: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := checkSchema("VmConfig", "VmConfig", raw); err != nil {
+		http.Error(w, "invalid VmConfig: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if nets, ok := raw["net"].([]any); ok {
+		for _, n := range nets {
+			if _, hasFDs := n.(map[string]any)["fds"]; hasFDs {
+				http.Error(w, "invalid VmConfig: fds in vm.create would be -1 (vmm/src/api/http/http_endpoint.rs VmCreate)", http.StatusBadRequest)
+				return
+			}
+		}
+	}
 	var cfg chVmConfig
-	if err := d.Decode(&cfg); err != nil {
+	if err := json.Unmarshal(body.Bytes(), &cfg); err != nil {
 		http.Error(w, "invalid VmConfig: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -192,9 +370,92 @@ func (f *fakeCH) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "VM already created", http.StatusInternalServerError)
 		return
 	}
-	f.cfg, f.state = &cfg, "Created"
+	f.cfg, f.raw, f.state = &cfg, raw, "Created"
+	record("create.json", body.Bytes())
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// addNet is vm.add-net before boot: the NetConfig joins the VM's config with the descriptors
+// that came with the request (VmAddNet + attach_fds_to_cfg, NetConfig::validate).
+func (f *fakeCH) addNet(w http.ResponseWriter, r *http.Request) {
+	conn, _ := r.Context().Value(fdConnKey{}).(*fdConn)
+	var fds []int
+	if conn != nil {
+		fds = conn.take()
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var raw map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
+		http.Error(w, "invalid NetConfig: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := checkSchema("NetConfig", "NetConfig", raw); err != nil {
+		http.Error(w, "invalid NetConfig: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if f.state != "Created" {
+		http.Error(w, "the fake only adds nets before boot", http.StatusInternalServerError)
+		return
+	}
+	queues, _ := raw["num_queues"].(float64)
+	if len(fds) > 0 && int(queues) != 2*len(fds) {
+		http.Error(w, fmt.Sprintf("VnetQueueFdMismatch(%v, %d)", queues, 2*len(fds)), http.StatusInternalServerError)
+		return
+	}
+	var targets []string
+	for _, fd := range fds {
+		t, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			http.Error(w, "bad descriptor", http.StatusBadRequest)
+			return
+		}
+		targets = append(targets, t)
+	}
+	nets, _ := f.raw["net"].([]any)
+	f.raw["net"] = append(nets, raw)
+	b, _ := json.Marshal(raw)
+	record(fmt.Sprintf("add-net-%d.json", f.addedNets), b)
+	t, _ := json.Marshal(targets)
+	record(fmt.Sprintf("add-net-%d.fds", f.addedNets), t)
+	f.addedNets++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resize is what microvm-balloon's `ch-remote resize --balloon` sends.
+func (f *fakeCH) resize(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		DesiredVcpus   *int   `json:"desired_vcpus"`
+		DesiredRAM     *int64 `json:"desired_ram"`
+		DesiredBalloon *int64 `json:"desired_balloon"`
+	}
+	d := json.NewDecoder(r.Body)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&body); err != nil {
+		http.Error(w, "invalid VmResize: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state != "Running" {
+		http.Error(w, "VM not running", http.StatusInternalServerError)
+		return
+	}
+	if body.DesiredBalloon != nil && f.cfg.Balloon == nil {
+		http.Error(w, "no balloon device", http.StatusInternalServerError)
+		return
+	}
+	b, _ := json.Marshal(body)
+	record("resize.json", b)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeCH) exit() { f.quitOnce.Do(func() { close(f.quit) }) }
 
 func (f *fakeCH) boot(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -289,7 +550,7 @@ func (f *fakeCH) info(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Like the real one: the whole config, OEM strings included.
-	json.NewEncoder(w).Encode(map[string]any{"config": f.cfg, "state": f.state})
+	json.NewEncoder(w).Encode(map[string]any{"config": f.raw, "state": f.state})
 }
 
 func (f *fakeCH) powerButton(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +563,9 @@ func (f *fakeCH) powerButton(w http.ResponseWriter, r *http.Request) {
 	case "Running":
 		f.stopGuest()
 		w.WriteHeader(http.StatusNoContent)
+		if !f.noShutdown { // the guest powered off: the VMM exits with it
+			go func() { time.Sleep(50 * time.Millisecond); f.exit() }()
+		}
 	default:
 		http.Error(w, "VM not booted", http.StatusMethodNotAllowed)
 	}
