@@ -72,7 +72,7 @@ func TestCloudHypervisorArgvDropIn(t *testing.T) {
 	out, err := c.Run(context.Background(), func(Outcome) {
 		client := unixClient(userAPI)
 		for _, r := range []struct{ method, endpoint, body string }{
-			{"GET", "vmm.ping", ""}, {"PUT", "vm.resize", `{"desired_balloon":268435456}`}, {"GET", "vm.info", ""},
+			{"GET", "vmm.ping", ""} /* ch-remote resize --balloon 256M (microvm-balloon) */, {"PUT", "vm.resize", `{"desired_vcpus":null,"desired_ram":null,"desired_balloon":268435456}`}, {"GET", "vm.info", ""},
 			{"PUT", "vm.add-net", `{"tap":"evil"}`}, {"PUT", "vm.power-button", ""}, // microvm-shutdown: the guest powers off
 		} {
 			req, _ := http.NewRequest(r.method, "http://localhost/api/v1/"+r.endpoint, strings.NewReader(r.body))
