@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -517,5 +518,60 @@ func TestExitCodeContract(t *testing.T) {
 				t.Errorf("left %v behind", left)
 			}
 		})
+	}
+}
+
+// TestPlanJSONGolden: `plan --format json` for a drop-in cloud-hypervisor launch with
+// microvm.nix's command line (balloon + vsock shape), the interface Nix checks read. The
+// per-launch values (ack and notify ports, and the sizes that depend on them) are normalized.
+func TestPlanJSONGolden(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	raw, err := os.ReadFile("../../pkg/chconfig/testdata/microvm-balloon-vsock.argv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chArgv := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	for i, a := range chArgv {
+		chArgv[i] = strings.ReplaceAll(strings.ReplaceAll(a, "socket=notify.vsock", "socket="+f.dir+"/notify.vsock"), "bal.sock", f.dir+"/bal.sock")
+	}
+	args := append([]string{"plan", "--format", "json", "--hypervisor", "cloud-hypervisor", "--cloud-hypervisor", "/nix/store/x-cloud-hypervisor/bin/cloud-hypervisor",
+		"--vm", "bal", "--runtime-dir", f.dir, "--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--set", "ENVIRONMENT=prod", "--manifest", f.manifest, "--"}, chArgv...)
+	out, stderr, code := launcher(t, env, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var plan map[string]any
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	plan["ack"].(map[string]any)["address"] = "vsock:2:<PORT>"
+	plan["guest_notify"] = "vsock-stream:2:<PORT+1>"
+	plan["type11_structures"] = "<N…>"
+	for _, c := range plan["credentials"].([]any) {
+		if n := c.(map[string]any)["name"]; n == "credlink.ack" || n == "vmm.notify_socket" {
+			c.(map[string]any)["bytes"] = "<N>"
+		}
+	}
+	oem := plan["cloud_hypervisor"].(map[string]any)["vm_config"].(map[string]any)["platform"].(map[string]any)["oem_strings"].([]any)
+	for i, s := range oem {
+		oem[i] = regexp.MustCompile(`^(io\.systemd\.credential:(credlink\.ack|vmm\.notify_socket)=\[redacted )[0-9]+`).ReplaceAllString(s.(string), "${1}<N>")
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(plan)
+	got := strings.ReplaceAll(b.String(), f.dir, "$DIR")
+	golden := filepath.Join("testdata", "plan-json-cloud-hypervisor.golden")
+	if *update {
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, _ := os.ReadFile(golden)
+	if got != string(want) {
+		t.Errorf("plan --format json differs from %s:\n%s", golden, got)
+	}
+	if _, stderr, code := launcher(t, env, "plan", "--format", "yaml", "--vm", "x", "--hypervisor", "local"); code != 2 || !strings.Contains(stderr, "--format must be text or json") {
+		t.Errorf("--format yaml: exit %d, %s", code, stderr)
 	}
 }
