@@ -23,7 +23,9 @@
 //     /dev/vhost-vsock exists, else virtio-serial),
 //     cloudhv.go and cloudhv_proxy.go (cloud-hypervisor: only --api-socket on the command line,
 //     vm.create with platform.oem_strings over a private socket, hybrid vsock; the filtered
-//     API for ch-remote), local.go (no VM: the guest-agent as a child on a generated sysfs
+//     API for ch-remote) with chargv.go (the drop-in: cloud-hypervisor's own command line after
+//     --, translated by package chconfig; tap descriptors through vm.add-net) and plan.go (the
+//     credlink-plan/1 JSON of host-launcher plan --format json), local.go (no VM: the guest-agent as a child on a generated sysfs
 //     tree, a Unix socket).
 //   - process.go (a supervised child), guestnotify.go (the guest systemd's vmm.notify_socket).
 //
