@@ -68,8 +68,8 @@ func (h *CloudHypervisor) source() (*chSource, error) {
 		tr.Config.Net = nil
 		for i, n := range nets {
 			for _, fd := range n.FDs {
-				if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-					return nil, configErr("cloud-hypervisor arguments: --net #%d fd=%d: not an open descriptor of host-launcher (%v); whoever execs host-launcher must open it, as microvm-run does for macvtap", i+1, fd, err)
+				if err := checkTapFD(fd); err != nil {
+					return nil, configErr("cloud-hypervisor arguments: --net #%d fd=%d: %v; whoever execs host-launcher must open the tap device on that descriptor, as microvm-run does for macvtap (exec %d<>/dev/tapN)", i+1, fd, err, fd)
 				}
 				// Sent explicitly over SCM_RIGHTS; no stray copy for the child.
 				unix.CloseOnExec(fd)
@@ -87,6 +87,24 @@ func (h *CloudHypervisor) source() (*chSource, error) {
 		return nil, err
 	}
 	return src, nil
+}
+
+// checkTapFD accepts an inherited descriptor that can be a tap queue: open and a character
+// device (/dev/tapN for macvtap, /dev/net/tun). The type check matters: the Go runtime's own
+// descriptors (epoll, eventfd, pipes, sockets) take the lowest free numbers, so a number the
+// caller forgot to open is usually open anyway, as something host-launcher must never send.
+func checkTapFD(fd int) error {
+	if fd <= 2 {
+		return fmt.Errorf("standard input, output and error are not tap devices")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("not an open descriptor of host-launcher (%v)", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return fmt.Errorf("not a character device (a tap device): it was not inherited from the caller")
+	}
+	return nil
 }
 
 // toJSONMap re-reads v as generic JSON with numbers kept exact, the form the --vm-config path

@@ -170,15 +170,14 @@ func TestCloudHypervisorArgvMacvtap(t *testing.T) {
 	t.Setenv("FAKE_CH_RECORD", rec)
 	var fds []int
 	var targets []string
-	for range 2 { // stand-ins for /dev/tapN: any open file travels the same way
-		r, w, err := os.Pipe()
+	for _, dev := range []string{"/dev/null", "/dev/zero"} { // character devices stand in for /dev/tapN
+		f, err := os.OpenFile(dev, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { r.Close(); w.Close() })
-		fds = append(fds, int(r.Fd()))
-		tg, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", r.Fd()))
-		targets = append(targets, tg)
+		t.Cleanup(func() { f.Close() })
+		fds = append(fds, int(f.Fd()))
+		targets = append(targets, dev)
 	}
 	c := e.config(&CloudHypervisor{Binary: testBin, argv: []string{"--cpus", "boot=2", "--kernel", "/k", "--serial", "null", "--console", "off",
 		"--net", "tap=vm-a,mac=02:00:00:00:00:01,num_queues=4",
@@ -221,6 +220,8 @@ func TestCloudHypervisorArgvRefused(t *testing.T) {
 	}{
 		{[]string{"--kernel", "/k", "--memory-zone", "id=z,size=1G"}, "--memory-zone"},
 		{[]string{"--kernel", "/k", "--net", "fd=[1000],num_queues=2"}, "--net #1 fd=1000: not an open descriptor"},
+		{[]string{"--kernel", "/k", "--net", fmt.Sprintf("fd=[%d],num_queues=2", pipeFD(t))}, "not a character device"},
+		{[]string{"--kernel", "/k", "--net", "fd=[1],num_queues=2"}, "standard input, output and error"},
 		{[]string{"--cpus", "boot=2"}, "--kernel or --firmware"},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential:API_KEY=x]"}, "--credential"},
 		{[]string{"--kernel", "/k", "--api-socket", "/x"}, "--api-proxy /y and cloud-hypervisor's --api-socket /x disagree"},
@@ -280,4 +281,14 @@ func TestPlanJSONCloudHypervisor(t *testing.T) {
 		t.Errorf("oem_strings: %s", oem)
 	}
 	e.assertClean()
+}
+
+// pipeFD is an open descriptor that is not a tap device, like the Go runtime's own.
+func pipeFD(t *testing.T) int {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return int(r.Fd())
 }
