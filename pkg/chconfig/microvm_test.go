@@ -1,7 +1,11 @@
 package chconfig
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -99,4 +103,111 @@ func TestMicrovmBalloonVsock(t *testing.T) {
 	check(t, "volume serial", *c.Disks[1].Serial, "data")
 	check(t, "volume queues (no multiqueue with one vcpu)", c.Disks[1].NumQueues, uint64(1))
 	check(t, "api socket", tr.APISocket, "bal.sock")
+}
+
+// TestMicrovmRunnerArgv evaluates microvm.nix's real runner (testdata/microvm-runner.nix) and
+// checks that testdata/microvm-*.argv are exactly the command lines it builds, so the goldens
+// above are microvm.nix's, not a reading of it. It needs nix-instantiate and the snapshots of
+// nixpkgs' lib and microvm.nix in shared/third-party beside the repository (or
+// $CREDLINK_SHARED); make nix evaluates the whole module with them.
+func TestMicrovmRunnerArgv(t *testing.T) {
+	nixInstantiate, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate not installed (apt-get install nix-bin)")
+	}
+	// Where make nix (nixos-module/tests/run.sh) looks: $CREDLINK_SHARED, beside the repository,
+	// or beside the main checkout of a git worktree.
+	candidates := []string{os.Getenv("CREDLINK_SHARED"), "../../../shared"}
+	if out, err := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-common-dir").Output(); err == nil {
+		candidates = append(candidates, filepath.Join(strings.TrimSpace(string(out)), "../../shared"))
+	}
+	var tarballs []string
+	for _, c := range candidates {
+		m, l := filepath.Join(c, "third-party/microvm.nix.tar.gz"), filepath.Join(c, "third-party/nixpkgs-lib.tar.gz")
+		_, e1 := os.Stat(m)
+		_, e2 := os.Stat(l)
+		if c != "" && e1 == nil && e2 == nil {
+			tarballs = []string{m, l}
+			break
+		}
+	}
+	if tarballs == nil {
+		t.Skip("shared/third-party/{microvm.nix,nixpkgs-lib}.tar.gz not found beside the repository: set CREDLINK_SHARED")
+	}
+	dir := t.TempDir()
+	for i, sub := range []string{"microvm", "nixlib"} {
+		d := filepath.Join(dir, sub)
+		os.Mkdir(d, 0o755)
+		if out, err := exec.Command("tar", "-xzf", tarballs[i], "-C", d).CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v\n%s", err, out)
+		}
+	}
+	cmd := exec.Command(nixInstantiate, "--eval", "--strict", "--json", "testdata/microvm-runner.nix",
+		"--arg", "microvm", filepath.Join(dir, "microvm"), "--arg", "nixpkgsLib", filepath.Join(dir, "nixlib"))
+	cmd.Env = append(os.Environ(), "NIX_STATE_DIR="+filepath.Join(dir, "state"), "HOME="+dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nix-instantiate: %v\n%s", err, stderr.String())
+	}
+	var commands map[string]string
+	if err := json.Unmarshal(out, &commands); err != nil {
+		t.Fatal(err)
+	}
+	if len(commands) != 3 {
+		t.Fatalf("want 3 shapes, got %d", len(commands))
+	}
+	for shape, line := range commands {
+		words, err := shellWords(line)
+		if err != nil || len(words) < 2 || !strings.HasSuffix(words[0], "/bin/cloud-hypervisor") {
+			t.Fatalf("%s: %v %q", shape, err, words)
+		}
+		raw, err := os.ReadFile("testdata/microvm-" + shape + ".argv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n"); !reflect.DeepEqual(words[1:], want) {
+			t.Errorf("%s: microvm.nix builds\n%q\nbut testdata has\n%q", shape, words[1:], want)
+		}
+	}
+}
+
+// shellWords splits what lib.escapeShellArgs joined: words separated by blanks, single quotes
+// around literal text, '\'' for a quote.
+func shellWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	in, started := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case in && c == '\'':
+			in = false
+		case in:
+			cur.WriteByte(c)
+		case c == '\'':
+			in, started = true, true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			started = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if started {
+				words = append(words, cur.String())
+				cur.Reset()
+				started = false
+			}
+		default:
+			cur.WriteByte(c)
+			started = true
+		}
+	}
+	if in {
+		return nil, fmt.Errorf("unbalanced quote")
+	}
+	if started {
+		words = append(words, cur.String())
+	}
+	return words, nil
 }
