@@ -174,7 +174,7 @@ func TestMicrovmRunnerArgv(t *testing.T) {
 }
 
 // shellWords splits what lib.escapeShellArgs joined: words separated by blanks, single quotes
-// around literal text, '\'' for a quote.
+// around literal text, '\” for a quote.
 func shellWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
