@@ -174,7 +174,8 @@ func TestMicrovmRunnerArgv(t *testing.T) {
 }
 
 // shellWords splits what lib.escapeShellArgs joined: words separated by blanks, single quotes
-// around literal text, '\” for a quote.
+// around literal text, a backslash escaping the quote that escapeShellArgs puts between two
+// quoted parts.
 func shellWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
