@@ -69,7 +69,10 @@ func TestCloudHypervisorArgvDropIn(t *testing.T) {
 	userAPI := filepath.Join(e.dir, "bal.sock")
 	got := map[string]int{}
 	var info string
-	out, err := c.Run(context.Background(), func(Outcome) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, err := c.Run(ctx, func(Outcome) {
+		defer cancel() // if the power button did not get through, stop anyway: fail, never hang
 		client := unixClient(userAPI)
 		for _, r := range []struct{ method, endpoint, body string }{
 			{"GET", "vmm.ping", ""} /* ch-remote resize --balloon 256M (microvm-balloon) */, {"PUT", "vm.resize", `{"desired_vcpus":null,"desired_ram":null,"desired_balloon":268435456}`}, {"GET", "vm.info", ""},
