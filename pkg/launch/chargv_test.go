@@ -15,6 +15,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/chconfig"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // These tests run the drop-in path — cloud-hypervisor's own command line after -- — against
@@ -294,4 +295,21 @@ func pipeFD(t *testing.T) int {
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
 	return int(r.Fd())
+}
+
+// TestPlanType11Bytes: with cloud-hypervisor the structure holds the operator's own OEM strings
+// too, and the plan counts them.
+func TestPlanType11Bytes(t *testing.T) {
+	e := newEnv(t)
+	c := e.config(&CloudHypervisor{argv: microvmArgv(e.dir)})
+	vm, p, cleanup, err := c.setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := c.planReport(vm, p).Type11Structures, []int{smbios.StructureSize(append(p.OEM, "hello"))}
+	cleanup()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("type11_structures = %v, want %v (the caller's \"hello\" included)", got, want)
+	}
+	e.assertClean()
 }

@@ -26,7 +26,8 @@ type PlanReport struct {
 	// Credentials in OEM string order: credlink's control credentials, then the operator's.
 	Credentials []PlanCredential `json:"credentials"`
 	// Type11Structures is the size in bytes of each SMBIOS Type 11 structure the guest gets, in
-	// order (qemu splits more than 255 strings over several).
+	// order (qemu splits more than 255 strings over several; cloud-hypervisor builds one, the
+	// operator's own OEM strings included).
 	Type11Structures []int   `json:"type11_structures"`
 	Ack              PlanAck `json:"ack"`
 	// GuestNotify is the vmm.notify_socket address given to the guest when READY=1 also waits
@@ -74,6 +75,18 @@ func (c *Config) PlanJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := json.MarshalIndent(c.planReport(vm, p), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The private directory's name is random; a plan should not be.
+	quoted, _ := json.Marshal(p.runDir)
+	b = bytes.ReplaceAll(b, quoted[1:len(quoted)-1], []byte(PlanRuntimeDir))
+	return append(b, '\n'), nil
+}
+
+// planReport describes a set-up launch.
+func (c *Config) planReport(vm machine, p *Prepared) PlanReport {
 	t := vm.channel()
 	r := PlanReport{Format: PlanFormat, VM: c.VM, Hypervisor: c.Hypervisor.Name(),
 		Ack:         PlanAck{Address: t.addr.String(), Transport: t.kind, TimeoutSeconds: c.AckTimeout.Seconds(), OnFailure: c.OnFailure},
@@ -90,15 +103,14 @@ func (c *Config) PlanJSON() ([]byte, error) {
 	}
 	if ch, ok := vm.(*chVM); ok {
 		r.CloudHypervisor = ch.planCH()
+		// The structure also holds the operator's own plain OEM strings.
+		var all []string
+		for _, s := range ch.config["platform"].(map[string]any)["oem_strings"].([]any) {
+			all = append(all, s.(string))
+		}
+		r.Type11Structures = []int{smbios.StructureSize(all)}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	// The private directory's name is random; a plan should not be.
-	quoted, _ := json.Marshal(p.runDir)
-	b = bytes.ReplaceAll(b, quoted[1:len(quoted)-1], []byte(PlanRuntimeDir))
-	return append(b, '\n'), nil
+	return r
 }
 
 func (p *process) planExec() []string { return append([]string{}, p.cmd.Args...) }
