@@ -31,6 +31,8 @@ guest-agent inside has proven byte-exact delivery.`,
 	Examples: []cmdhelp.Example{
 		{Comment: "as the ExecStart= of a VM's Type=notify unit (with LoadCredential=api-key:/run/secrets/web/api-key)",
 			Command: "host-launcher run --vm web --hypervisor qemu --credential API_KEY=api-key --manifest /etc/credlink/web.json -- -machine q35 -m 1G -kernel /var/lib/vms/web/bzImage"},
+		{Comment: "in place of cloud-hypervisor (e.g. in microvm.nix's microvm-run): its own arguments after --",
+			Command: "host-launcher run --vm web --hypervisor cloud-hypervisor --cloud-hypervisor /usr/bin/cloud-hypervisor --credential API_KEY=api-key -- --kernel vmlinux --cpus boot=2 --memory size=1G --api-socket web.sock"},
 		{Comment: "preview a launch: what would be delivered and how, values redacted",
 			Command: "host-launcher plan --vm web --hypervisor qemu --credential API_KEY=/run/secrets/web/api-key -- -machine q35"},
 		{Comment: "see the whole flow on this machine",

@@ -42,7 +42,7 @@ func (*CloudHypervisor) Name() string { return "cloud-hypervisor" }
 
 func (h *CloudHypervisor) flags(fs *flag.FlagSet) {
 	fs.StringVar(&h.Binary, "cloud-hypervisor", "cloud-hypervisor", "cloud-hypervisor binary `PATH`")
-	fs.StringVar(&h.VMConfig, "vm-config", "", "cloud-hypervisor VmConfig JSON `FILE`, without secrets")
+	fs.StringVar(&h.VMConfig, "vm-config", "", "cloud-hypervisor VmConfig JSON `FILE`, without secrets (or give cloud-hypervisor's own arguments after --)")
 	fs.StringVar(&h.APIProxy, "api-proxy", "", "serve a filtered API for ch-remote on the socket `PATH` (vm.info redacted; memory-reading and device-changing calls refused)")
 }
 
