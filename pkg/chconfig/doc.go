@@ -27,7 +27,8 @@
 // --log-file, --log-format, --seccomp, --event-monitor path=, --no-shutdown, --dbus-*) are
 // returned in Translation.VMMArgs to be passed on to the process unchanged.
 //
-// Systemd credentials in --platform oem_strings are refused (they would be on a command line);
+// Systemd credentials in --platform oem_strings are refused (they would be on a command line),
+// and so are empty strings (an empty SMBIOS string ends the set: what follows would be lost);
 // the one exception is vmm.notify_socket, which is returned in Translation.NotifySocket for the
 // caller to take over rather than forwarded.
 package chconfig

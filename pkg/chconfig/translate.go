@@ -659,7 +659,7 @@ func parsePlatform(s string) (PlatformConfig, string, error) {
 	var notify string
 	if ok {
 		pl.OemStrings = []string{}
-		for _, s := range oem {
+		for i, s := range oem {
 			switch {
 			case strings.HasPrefix(s, NotifySocketPrefix):
 				if notify != "" {
@@ -669,6 +669,10 @@ func parsePlatform(s string) (PlatformConfig, string, error) {
 			case strings.HasPrefix(s, "io.systemd.credential"):
 				name, _, _ := strings.Cut(s, "=")
 				return pl, "", fmt.Errorf("--platform oem_strings: %s… is a systemd credential on a command line, readable in /proc by every local user: give it to host-launcher with --credential (secret) or --set (plain value) instead", name)
+			case s == "":
+				// cloud-hypervisor would take it (oem_strings=[] is one empty string) and write
+				// an SMBIOS string set that ends there: strings after it would be lost.
+				return pl, "", fmt.Errorf("--platform oem_strings: element %d is empty; an empty SMBIOS string ends the string set", i+1)
 			default:
 				pl.OemStrings = append(pl.OemStrings, s)
 			}

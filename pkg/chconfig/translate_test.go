@@ -157,6 +157,8 @@ func TestRejected(t *testing.T) {
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential:db=hunter2]"}, "io.systemd.credential:db…", false},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential.binary:k=aGk=]"}, "--credential", false},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[\"a]"}, "--platform", false},
+		{[]string{"--kernel", "/k", "--platform", "oem_strings=[]"}, "element 1 is empty", false},
+		{[]string{"--kernel", "/k", "--platform", "oem_strings=[a,,b]"}, "element 2 is empty", false},
 		{[]string{"--kernel", "/k", "--memory-zone", "id=z,size=1G"}, "--memory-zone", true},
 		{[]string{"--kernel", "/k", "--restore", "source_url=file:///x"}, "--restore", true},
 		{[]string{"--kernel", "/k", "--rtc"}, "--rtc", true},
