@@ -21,6 +21,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/smbios"
 )
@@ -401,7 +402,7 @@ func TestDaemonAcknowledges(t *testing.T) {
 	sent = append(sent, credential.Credential{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))})
 	results := make(chan ack.Result, 4)
 	srv := &ack.Server{Key: key, Sent: sent, VM: "web1", OnResult: func(r ack.Result) { results <- r }}
-	l, err := ack.ListenUnix(sock)
+	l, err := listen.Unix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

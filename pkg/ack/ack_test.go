@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 func newKey(t testing.TB) []byte {
@@ -55,7 +56,7 @@ func startServer(t testing.TB, key []byte, configure ...func(*Server)) *harness 
 	for _, f := range configure {
 		f(h.srv)
 	}
-	l, err := ListenUnix(h.path)
+	l, err := listen.Unix(h.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +407,7 @@ func TestAcknowledgeRetriesUntilListening(t *testing.T) {
 	var attempts []Attempt
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		l, err := ListenUnix(path)
+		l, err := listen.Unix(path)
 		if err != nil {
 			t.Error(err)
 			return

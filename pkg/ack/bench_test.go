@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 // BenchmarkRoundTripUnix: one full exchange (dial, hello, challenge, report, verdict) over a
@@ -43,7 +45,7 @@ func BenchmarkConcurrentLaunches(b *testing.B) {
 		paths := make([]string, n)
 		for i := range n {
 			paths[i] = filepath.Join(dir, fmt.Sprintf("vm%d.sock", i))
-			l, err := ListenUnix(paths[i])
+			l, err := listen.Unix(paths[i])
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -64,8 +64,8 @@
 //
 // # Transports
 //
-// Guest side: Address.Dialer (VsockDialer, SerialDialer, UnixDialer). Host side: ListenVsock
-// (VMADDR_CID_ANY, kernel-chosen port, peers other than the VM's CID closed before any read),
-// ListenHybridVsock (the "<socket>_<port>" Unix socket of cloud-hypervisor/Firecracker),
-// ListenUnix, and Server.ServeStreamListener for the virtio-serial chardev socket.
+// Guest side: Address.Dialer (VsockDialer, SerialDialer, UnixDialer). Host side: Server.Serve
+// on any net.Listener (package listen opens them: AF_VSOCK filtered to the VM's CID, hybrid
+// vsock, private Unix sockets) and Server.ServeStreamListener for the virtio-serial chardev
+// socket.
 package ack

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/logging"
 )
 
@@ -298,7 +299,7 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 func TestServeOutlivesEMFILE(t *testing.T) {
 	key := newKey(t)
 	path := filepath.Join(t.TempDir(), "ack.sock")
-	inner, err := ListenUnix(path)
+	inner, err := listen.Unix(path)
 	if err != nil {
 		t.Fatal(err)
 	}

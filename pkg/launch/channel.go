@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 // channel is the host end of one launch's acknowledgement channel. Each hypervisor opens its
@@ -28,7 +29,7 @@ type channel struct {
 
 // unixChannel listens on a Unix socket the guest (a local process) connects to.
 func unixChannel(path string) (*channel, error) {
-	l, err := ack.ListenUnix(path)
+	l, err := listen.Unix(path)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +39,13 @@ func unixChannel(path string) (*channel, error) {
 // vsockChannel listens on AF_VSOCK for the guest with this CID (vhost-vsock: the host is CID 2
 // to the guest). With notify, a second port receives the guest systemd's notifications.
 func vsockChannel(cid uint32, notify bool) (*channel, error) {
-	l, err := ack.ListenVsock(cid, ack.PortAny)
+	l, err := listen.Vsock(cid, listen.PortAny)
 	if err != nil {
 		return nil, fmt.Errorf("vsock listener: %w", err)
 	}
 	ch := &channel{addr: ack.Address{Kind: "vsock", CID: 2, Port: l.Port()}, kind: "vsock", listener: l}
 	if notify {
-		n, err := ack.ListenVsock(cid, ack.PortAny)
+		n, err := listen.Vsock(cid, listen.PortAny)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("guest notify listener: %w", err)
@@ -63,13 +64,13 @@ func hybridVsockChannel(socket string, notify bool) (*channel, error) {
 	for port == microvmNotifyPort || port+1 == microvmNotifyPort {
 		port = uint32(1024 + rand.IntN(60000))
 	}
-	l, err := ack.ListenHybridVsock(socket, port)
+	l, err := listen.HybridVsock(socket, port)
 	if err != nil {
 		return nil, err
 	}
 	ch := &channel{addr: ack.Address{Kind: "vsock", CID: 2, Port: port}, kind: "hybrid-vsock", listener: l}
 	if notify {
-		n, err := ack.ListenHybridVsock(socket, port+1)
+		n, err := listen.HybridVsock(socket, port+1)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("guest notify listener: %w", err)

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 // The cloud-hypervisor API socket stays private (0700 runtime directory) because vm.info echoes
@@ -41,11 +41,11 @@ type apiProxy struct {
 }
 
 func startAPIProxy(ch *chVM, path string) (*apiProxy, error) {
-	l, err := ack.ListenUnix(path)
+	l, err := listen.Unix(path)
 	if err != nil {
 		return nil, fmt.Errorf("--api-proxy: %w", err)
 	}
-	// ListenUnix made it 0600: the launcher's user, like ch-remote as root. Loosen with a
+	// listen.Unix made it 0600: the launcher's user, like ch-remote as root. Loosen with a
 	// group-owned directory if operators need more.
 	p := &apiProxy{ch: ch, l: l}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 5 * time.Second}
@@ -53,7 +53,7 @@ func startAPIProxy(ch *chVM, path string) (*apiProxy, error) {
 	return p, nil
 }
 
-// close stops serving; ListenUnix's listener removes its socket file on close.
+// close stops serving; listen.Unix's listener removes its socket file on close.
 func (p *apiProxy) close() { _ = p.srv.Close() }
 
 func (p *apiProxy) serve(w http.ResponseWriter, r *http.Request) {

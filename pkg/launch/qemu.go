@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 // firstExtraFD is the fd number of exec.Cmd.ExtraFiles[0] in the child.
@@ -117,7 +118,7 @@ func (h *QEMU) open(s Spec) (machine, error) {
 // serialChannel listens on the Unix socket QEMU's virtio-serial chardev connects to: one byte
 // stream for the VM's lifetime, in which the guest's port appears.
 func serialChannel(path string) (*channel, error) {
-	l, err := ack.ListenUnix(path)
+	l, err := listen.Unix(path)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
@@ -315,7 +316,7 @@ func ackPath(work string) {
 
 	// credlink: the launcher's path — ack.Server, OnResult, READY=1 from the waiting loop.
 	sock := filepath.Join(dir, "ack.sock")
-	l, err := ack.ListenUnix(sock)
+	l, err := listen.Unix(sock)
 	must(err)
 	results := make(chan ack.Result, 4)
 	srv := &ack.Server{Key: key, Sent: sent, OnResult: func(r ack.Result) { results <- r }}

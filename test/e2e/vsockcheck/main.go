@@ -1,5 +1,5 @@
 // Command vsockcheck runs inside the end-to-end guest, where vsock_loopback gives a real AF_VSOCK
-// (this host's kernel has none): it listens with the host launcher's code (ack.ListenVsock on
+// (this host's kernel has none): it listens with the host launcher's code (listen.Vsock on
 // VMADDR_CID_ANY with a kernel-picked port), has the real guest-agent acknowledge to it over
 // AF_VSOCK, and checks that a listener filtering for another CID refuses the same agent.
 //
@@ -17,6 +17,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 )
 
 const loopbackCID = 1 // VMADDR_CID_LOCAL
@@ -53,7 +54,7 @@ func run(agent string) error {
 func attempt(agent string, creds []credential.Credential, filterCID uint32, wantAccepted bool) error {
 	key := make([]byte, ack.KeySize)
 	_, _ = rand.Read(key)
-	l, err := ack.ListenVsock(filterCID, ack.PortAny)
+	l, err := listen.Vsock(filterCID, listen.PortAny)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

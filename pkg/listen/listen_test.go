@@ -1,4 +1,4 @@
-package ack
+package listen
 
 import (
 	"net"
@@ -60,13 +60,13 @@ func TestCIDFilterRefusesOtherVMs(t *testing.T) {
 	}
 }
 
-func TestListenUnixRefusesNonSocket(t *testing.T) {
+func TestUnixRefusesNonSocket(t *testing.T) {
 	p := t.TempDir() + "/file"
 	if err := writeTestFile(p); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListenUnix(p); err == nil {
-		t.Fatal("ListenUnix replaced a regular file")
+	if _, err := Unix(p); err == nil {
+		t.Fatal("Unix replaced a regular file")
 	}
 	// A stale socket is replaced.
 	s := t.TempDir() + "/s"
@@ -76,7 +76,7 @@ func TestListenUnixRefusesNonSocket(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	l2, err := ListenUnix(s)
+	l2, err := Unix(s)
 	if err != nil {
 		t.Fatalf("stale socket: %v", err)
 	}
