@@ -14,12 +14,22 @@ import (
 //	serial:NAME      virtio-serial port /dev/virtio-ports/NAME
 //	unix:PATH        Unix socket (local mode and tests)
 type Address struct {
-	Kind string // "vsock", "serial" or "unix"
+	Kind string // KindVsock, KindSerial or KindUnix
 	CID  uint32
 	Port uint32
 	Name string // serial port name
 	Path string // unix socket path
 }
+
+// Address kinds, the prefix of an address.
+const (
+	KindVsock  = "vsock"
+	KindSerial = "serial"
+	KindUnix   = "unix"
+)
+
+// HostCID is VMADDR_CID_HOST: the CID a guest connects to to reach the host.
+const HostCID = 2
 
 // ErrBadAddress is wrapped by every ParseAddress error.
 var ErrBadAddress = errors.New("invalid ack address")
@@ -33,7 +43,7 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, fmt.Errorf("%w: %q has no kind (vsock:, serial:, unix:)", ErrBadAddress, s)
 	}
 	switch kind {
-	case "vsock":
+	case KindVsock:
 		c, p, ok := strings.Cut(rest, ":")
 		cid, err1 := strconv.ParseUint(c, 10, 32)
 		port, err2 := strconv.ParseUint(p, 10, 32)
@@ -41,12 +51,12 @@ func ParseAddress(s string) (Address, error) {
 			return Address{}, fmt.Errorf("%w: %q, want vsock:CID:PORT", ErrBadAddress, s)
 		}
 		return Address{Kind: kind, CID: uint32(cid), Port: uint32(port)}, nil
-	case "serial":
+	case KindSerial:
 		if rest == "" || strings.ContainsAny(rest, "/\x00") || rest == "." || rest == ".." {
 			return Address{}, fmt.Errorf("%w: %q, want serial:NAME with a plain port name", ErrBadAddress, s)
 		}
 		return Address{Kind: kind, Name: rest}, nil
-	case "unix":
+	case KindUnix:
 		if rest == "" {
 			return Address{}, fmt.Errorf("%w: %q, want unix:PATH", ErrBadAddress, s)
 		}
@@ -58,21 +68,21 @@ func ParseAddress(s string) (Address, error) {
 
 func (a Address) String() string {
 	switch a.Kind {
-	case "vsock":
-		return fmt.Sprintf("vsock:%d:%d", a.CID, a.Port)
-	case "serial":
-		return "serial:" + a.Name
+	case KindVsock:
+		return fmt.Sprintf("%s:%d:%d", KindVsock, a.CID, a.Port)
+	case KindSerial:
+		return KindSerial + ":" + a.Name
 	default:
-		return "unix:" + a.Path
+		return KindUnix + ":" + a.Path
 	}
 }
 
 // Dialer returns the guest-side dialer for the address.
 func (a Address) Dialer() Dialer {
 	switch a.Kind {
-	case "vsock":
+	case KindVsock:
 		return VsockDialer{CID: a.CID, Port: a.Port}
-	case "serial":
+	case KindSerial:
 		return SerialDialer{Path: SerialDir + "/" + a.Name}
 	default:
 		return UnixDialer{Path: a.Path}

@@ -33,7 +33,7 @@ func unixChannel(path string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &channel{addr: ack.Address{Kind: "unix", Path: path}, kind: "unix", listener: l}, nil
+	return &channel{addr: ack.Address{Kind: ack.KindUnix, Path: path}, kind: "unix", listener: l}, nil
 }
 
 // vsockChannel listens on AF_VSOCK for the guest with this CID (vhost-vsock: the host is CID 2
@@ -43,14 +43,14 @@ func vsockChannel(cid uint32, notify bool) (*channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vsock listener: %w", err)
 	}
-	ch := &channel{addr: ack.Address{Kind: "vsock", CID: 2, Port: l.Port()}, kind: "vsock", listener: l}
+	ch := &channel{addr: ack.Address{Kind: ack.KindVsock, CID: ack.HostCID, Port: l.Port()}, kind: "vsock", listener: l}
 	if notify {
 		n, err := listen.Vsock(cid, listen.PortAny)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("guest notify listener: %w", err)
 		}
-		ch.notify, ch.notifyAddr = n, fmt.Sprintf("vsock-stream:2:%d", n.Port())
+		ch.notify, ch.notifyAddr = n, fmt.Sprintf("vsock-stream:%d:%d", ack.HostCID, n.Port())
 	}
 	return ch, nil
 }
@@ -68,14 +68,14 @@ func hybridVsockChannel(socket string, notify bool) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &channel{addr: ack.Address{Kind: "vsock", CID: 2, Port: port}, kind: "hybrid-vsock", listener: l}
+	ch := &channel{addr: ack.Address{Kind: ack.KindVsock, CID: ack.HostCID, Port: port}, kind: "hybrid-vsock", listener: l}
 	if notify {
 		n, err := listen.HybridVsock(socket, port+1)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("guest notify listener: %w", err)
 		}
-		ch.notify, ch.notifyAddr = n, fmt.Sprintf("vsock-stream:2:%d", port+1)
+		ch.notify, ch.notifyAddr = n, fmt.Sprintf("vsock-stream:%d:%d", ack.HostCID, port+1)
 	}
 	return ch, nil
 }

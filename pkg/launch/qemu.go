@@ -122,7 +122,7 @@ func serialChannel(path string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &channel{addr: ack.Address{Kind: "serial", Name: SerialPortName}, kind: "virtio-serial", listener: l, stream: true}, nil
+	return &channel{addr: ack.Address{Kind: ack.KindSerial, Name: SerialPortName}, kind: "virtio-serial", listener: l, stream: true}, nil
 }
 
 func (q *qemuVM) channel() *channel { return q.ch }
