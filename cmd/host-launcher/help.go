@@ -15,7 +15,7 @@ var program = &cmdhelp.Program{
 (never in argv, the environment or on disk) and report READY=1 to systemd only once the
 guest-agent inside has proven byte-exact delivery.`,
 	Commands: []cmdhelp.Command{
-		{Name: "run", README: true, Args: "--vm NAME --hypervisor qemu|cloud-hypervisor|local [options] [-- HYPERVISOR ARGV…]",
+		{Name: "run", README: true, Args: "--vm NAME --hypervisor KIND [options] [-- HYPERVISOR ARGV…]",
 			Summary: "launch the VM and wait for the guest's acknowledgement (a Type=notify service's ExecStart=)",
 			Flags:   func(fs *flag.FlagSet) { runFlags(fs, &launch.Config{}, &runVars{}) }, Groups: runGroups()},
 		{Name: "plan", Args: "[the same options as run] [-- HYPERVISOR ARGV…]",
