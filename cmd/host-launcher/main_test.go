@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/credlink/credlink/pkg/launch"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -107,7 +109,7 @@ func TestOptionErrors(t *testing.T) {
 		{"no command", nil, env, "host-launcher: a command is required"},
 		{"unknown command", []string{"launch"}, env, `unknown command "launch"`},
 		{"missing vm", []string{"plan", "--hypervisor", "qemu", "--", "-M", "q35"}, env, "configuration error: --vm NAME is required"},
-		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, `--hypervisor must be cloud-hypervisor, local or qemu, not "xen"`},
+		{"bad hypervisor", []string{"plan", "--vm", "x", "--hypervisor", "xen"}, env, "--hypervisor must be " + hypervisorList() + `, not "xen"`},
 		{"bad spec", args("--credential", "NOVALUE", "--"), env, `--credential "NOVALUE": want NAME=ID`},
 		{"bad name", args("--credential", "a/b=api", "--"), env, "--credential: invalid credential name: '/' at byte 1"},
 		{"bad set", args("--set", "a:b=1", "--"), env, "--set: invalid credential name: ':' at byte 1"},
@@ -160,6 +162,12 @@ func manySets(n int) []string {
 		out = append(out, "--set", fmt.Sprintf("S%03d=v", i))
 	}
 	return out
+}
+
+// hypervisorList is "a, b or c" over pkg/launch's registry, so a new hypervisor needs no edit here.
+func hypervisorList() string {
+	n := launch.HypervisorNames()
+	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]
 }
 
 var volatile = []*regexp.Regexp{

@@ -38,8 +38,8 @@ func TestHypervisorChoice(t *testing.T) {
 					t.Errorf("%+v", l)
 				}
 			}},
-		{"unknown", []string{"--hypervisor", "xen"}, `--hypervisor must be cloud-hypervisor, local or qemu, not "xen"`, nil},
-		{"missing", nil, `--hypervisor must be cloud-hypervisor, local or qemu, not ""`, nil},
+		{"unknown", []string{"--hypervisor", "xen"}, "--hypervisor must be " + oneOf(HypervisorNames()) + `, not "xen"`, nil},
+		{"missing", nil, "--hypervisor must be " + oneOf(HypervisorNames()) + `, not ""`, nil},
 		{"another's flag", []string{"--hypervisor", "qemu", "--api-proxy", "/p.sock"}, "--api-proxy is for --hypervisor cloud-hypervisor", nil},
 		{"argv for local", []string{"--hypervisor", "local", "--", "-M", "q35"}, "arguments after -- are only for --hypervisor ", nil},
 	}
@@ -86,7 +86,9 @@ func TestHypervisorFlagNames(t *testing.T) {
 			owner[f] = name
 		}
 	}
-	if !slices.Equal(HypervisorNames(), []string{"cloud-hypervisor", "local", "qemu"}) {
-		t.Errorf("registered: %v", HypervisorNames())
+	for _, want := range []string{"cloud-hypervisor", "local", "qemu"} {
+		if !slices.Contains(HypervisorNames(), want) {
+			t.Errorf("%s not registered: %v", want, HypervisorNames())
+		}
 	}
 }
