@@ -379,19 +379,19 @@ func (s *Server) check(payload, nonce []byte) Result {
 		case !ok || len(g.MAC) == 0 && (g.Status == credential.StatusOK || g.Status == ""):
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: not received by the guest", c.Name))
 		case len(g.MAC) == 0:
-			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, guestStatus(g.Status)))
+			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, g.Status))
 		case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: guest received %d bytes that differ from the %d sent", c.Name, g.Bytes, c.Value.Len()))
 		case g.Status != credential.StatusOK && g.Status != credential.StatusUnexpected:
 			// "unexpected" only means the guest's manifest does not list it; whether that
 			// matters is the guest's policy, reflected in Report.OK.
-			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, guestStatus(g.Status)))
+			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, g.Status))
 		}
 	}
 	if !r.OK {
 		for _, c := range r.Credentials {
 			if c.Status != credential.StatusOK && !sent[c.Name] {
-				res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", guestName(c.Name), guestStatus(c.Status)))
+				res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, c.Status))
 			}
 		}
 		res.Reasons = append(res.Reasons, "guest verification failed")
@@ -423,25 +423,4 @@ func (s *Server) ServeStreamListener(ctx context.Context, l net.Listener) error 
 		_ = s.ServeStream(ctx, c, "serial")
 		c.Close()
 	}
-}
-
-// The reasons go into the launcher's STATUS= and logs; a report, even an authentic one, comes
-// from a guest that may be hostile, so its words are echoed only when they are known ones (a
-// newline in a STATUS= line would start a new notify assignment, such as READY=1).
-
-// guestStatus is a reported status fit to echo: a known one, else a placeholder.
-func guestStatus(s credential.Status) string {
-	if s.Known() {
-		return string(s)
-	}
-	return "an unknown status"
-}
-
-// guestName is a credential name the host did not send, fit to echo: a valid systemd name
-// (printable ASCII, at most 255 bytes, see credential.ValidName), else a placeholder.
-func guestName(name string) string {
-	if credential.ValidName(name) == nil {
-		return name
-	}
-	return "a credential with an invalid name"
 }

@@ -43,7 +43,7 @@ func validateReport(r *Report) error {
 		switch {
 		case credential.ValidName(c.Name) != nil:
 			return fmt.Errorf("credential %d: name is not a valid systemd credential name", i)
-		case !slices.Contains(credential.Statuses, c.Status):
+		case !c.Status.Known():
 			return fmt.Errorf("credential %d: status is not one of %v", i, credential.Statuses)
 		case !slices.Contains(reportSources, c.Source):
 			return fmt.Errorf("credential %d: source is not one of %q", i, reportSources[1:])
