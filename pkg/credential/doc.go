@@ -21,8 +21,9 @@
 //     and SMBIOS (through package smbios), combined with systemd's precedence by [Read], which
 //     reports how each source went ([SourceReport]) and never lets one failing source hide
 //     the others;
-//   - [ReadFile], the one bounded reader of credential files (regular files only, at most
-//     MaxSize, never blocking on a FIFO), for the guest's sources and host-launcher alike;
+//   - [ReadFile] and [ReadPath]: credential files read with package regfile's one bounded reader
+//     (regular files only, at most MaxSize, never blocking on a FIFO), for the guest's sources
+//     and host-launcher alike;
 //   - the words host and guest share: the control credentials ([AckCredential], [KeyCredential],
 //     [VMCredential], [NotifySocketCredential], [IsControl]), the verification [Status] values
 //     and the source names ([SourceSMBIOS], [SourceFwCfg], [SourceCredentials], [SourceHost]).

@@ -3,6 +3,8 @@ package credential
 import (
 	"errors"
 	"fmt"
+
+	"github.com/credlink/credlink/pkg/regfile"
 )
 
 // Limits systemd 252+ enforces when it imports credentials (creds-util.h).
@@ -21,7 +23,7 @@ var (
 	ErrTotalTooLarge = errors.New("credentials exceed 1 MiB in total")
 	ErrDuplicate     = errors.New("duplicate credential")
 	ErrBudget        = errors.New("SMBIOS budget exceeded")
-	ErrNotRegular    = errors.New("not a regular file")
+	ErrNotRegular    = regfile.ErrNotRegular // a credential file that is a symlink, FIFO, device or directory
 	ErrCutOff        = errors.New("not imported by the guest's systemd")
 )
 

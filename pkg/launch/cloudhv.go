@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/regfile"
 	"github.com/credlink/credlink/pkg/smbios"
 )
 
@@ -161,11 +162,14 @@ func vmConfigOEM(cfg map[string]any) []string {
 }
 
 // loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
+// maxVMConfig bounds --vm-config: a VmConfig with every device is a few KiB.
+const maxVMConfig = 1 << 20
+
 func loadVMConfig(path string) (map[string]any, error) {
 	if path == "" {
 		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON) or its own arguments after --")
 	}
-	b, err := readAbsolute(path) // a regular file, never blocking on a FIFO
+	b, err := regfile.ReadPath(path, maxVMConfig) // a regular file, never blocking on a FIFO
 	if err != nil {
 		return nil, configErr("--vm-config %s: %v", path, err)
 	}

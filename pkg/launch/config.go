@@ -178,7 +178,7 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		var err error
 		path := s.ID
 		if filepath.IsAbs(path) {
-			b, err = readAbsolute(path)
+			b, err = credential.ReadPath(path)
 		} else {
 			if dir == "" {
 				return nil, configErr("credential %q: %q is not an absolute path and $CREDENTIALS_DIRECTORY is not set (use LoadCredential=%s:…)", s.Name, s.ID, s.ID)
@@ -206,26 +206,6 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-// readAbsolute reads an operator-given absolute path with credential.ReadFile. The operator
-// may name a symlink (secret managers link /run/secrets/NAME into a generation directory), so
-// the path is resolved first; what it resolves to must be a regular file.
-func readAbsolute(path string) ([]byte, error) {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	r, err := os.OpenRoot(filepath.Dir(target))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return credential.ReadFile(r, filepath.Base(target))
 }
 
 // Prepare loads and checks everything that can be checked before a launch: the credentials

@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/regfile"
 )
 
 // DefaultPath is where guest-agent looks for its manifest.
@@ -49,9 +48,9 @@ var ErrInvalid = errors.New("invalid manifest")
 
 // Load reads and parses a manifest file; errors start with the path.
 func Load(path string) (*Manifest, error) {
-	b, err := readRegular(path)
+	b, err := regfile.ReadPath(path, maxManifest) // NixOS links /etc into the store
 	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+		return nil, fmt.Errorf("manifest: %s: %w", path, err)
 	}
 	m, err := Parse(b)
 	if err != nil {
@@ -269,29 +268,3 @@ func (m *Manifest) Required() []string {
 
 // maxManifest bounds a manifest file: 255 credentials with every rule are a few dozen KiB.
 const maxManifest = 4 << 20
-
-// readRegular reads path (symlinks followed: NixOS links /etc into the store) only if it is a
-// regular file, opening it without blocking: a FIFO would otherwise block open(2) until a
-// writer appears, and the process with it, SIGTERM or not.
-func readRegular(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxManifest {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxManifest)
-	}
-	return b, nil
-}

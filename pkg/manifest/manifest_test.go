@@ -76,7 +76,7 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(p); err == nil || !strings.HasPrefix(err.Error(), p+": invalid manifest: credentials.A.bytes") {
 		t.Errorf("Load: %v", err)
 	}
-	if _, err := Load(p + ".missing"); err == nil || !strings.HasPrefix(err.Error(), "manifest: open ") {
+	if _, err := Load(p + ".missing"); err == nil || !strings.HasPrefix(err.Error(), "manifest: "+p+".missing: stat: no such file or directory") {
 		t.Errorf("Load missing: %v", err)
 	}
 }

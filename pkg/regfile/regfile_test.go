@@ -1,4 +1,4 @@
-package credential
+package regfile
 
 import (
 	"bytes"
@@ -29,11 +29,14 @@ func within(t *testing.T, d time.Duration, f func() ([]byte, error)) ([]byte, er
 	}
 }
 
-func TestReadFile(t *testing.T) {
+// limit is the bound the tests read with.
+const limit = 1 << 20
+
+func TestRead(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ok"), []byte("value\x00\xff"), 0o400)
-	os.WriteFile(filepath.Join(dir, "max"), bytes.Repeat([]byte("m"), MaxSize), 0o400)
-	os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("b"), MaxSize+1), 0o400)
+	os.WriteFile(filepath.Join(dir, "max"), bytes.Repeat([]byte("m"), limit), 0o400)
+	os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("b"), limit+1), 0o400)
 	os.Symlink("ok", filepath.Join(dir, "link"))
 	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
@@ -50,7 +53,7 @@ func TestReadFile(t *testing.T) {
 		err  error
 	}{
 		{"ok", []byte("value\x00\xff"), nil},
-		{"max", bytes.Repeat([]byte("m"), MaxSize), nil},
+		{"max", bytes.Repeat([]byte("m"), limit), nil},
 		{"big", nil, ErrTooLarge},
 		{"link", nil, ErrNotRegular},
 		{"sub", nil, ErrNotRegular},
@@ -59,7 +62,7 @@ func TestReadFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := within(t, 5*time.Second, func() ([]byte, error) { return ReadFile(root, tt.name) })
+			b, err := within(t, 5*time.Second, func() ([]byte, error) { return Read(root, tt.name, limit) })
 			switch {
 			case tt.want != nil && (err != nil || !bytes.Equal(b, tt.want)):
 				t.Errorf("got %d bytes, %v", len(b), err)
@@ -72,9 +75,9 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-// A FIFO swapped in after ReadFile's Lstat must be refused at once by the check on the open
-// file, not block open(2) waiting for a writer.
-func TestReadRegularRefusesFIFO(t *testing.T) {
+// A FIFO swapped in after Read's Lstat must be refused at once, not block open(2) waiting for
+// a writer: Read's own open and check on the open file, without the Lstat.
+func TestReadOpenRefusesFIFO(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
@@ -84,7 +87,34 @@ func TestReadRegularRefusesFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	if _, err := within(t, 5*time.Second, func() ([]byte, error) { return readRegular(root, "fifo") }); !errors.Is(err, ErrNotRegular) {
+	read := func() ([]byte, error) {
+		f, err := open(root, "fifo")
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return readOpen(f, limit)
+	}
+	if _, err := within(t, 5*time.Second, read); !errors.Is(err, ErrNotRegular) {
 		t.Errorf("err = %v, want %v", err, ErrNotRegular)
+	}
+}
+
+// ReadPath follows an operator's symlink to a regular file, and refuses a FIFO at once.
+func TestReadPath(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o400)
+	os.Symlink(filepath.Join(dir, "file"), filepath.Join(dir, "link"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadPath(filepath.Join(dir, "link"), limit); err != nil || string(b) != "x" {
+		t.Errorf("symlink: %q %v", b, err)
+	}
+	if _, err := within(t, 5*time.Second, func() ([]byte, error) { return ReadPath(filepath.Join(dir, "fifo"), limit) }); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("fifo: %v", err)
+	}
+	if _, err := ReadPath(filepath.Join(dir, "nope"), limit); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing: %v", err)
 	}
 }
