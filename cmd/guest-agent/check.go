@@ -10,6 +10,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/agent"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -73,7 +74,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "rules: %s (%s)\n", rec.Systemd, o.SystemdFrom)
 		for _, s := range rec.Sources {
 			line := fmt.Sprintf("source %s: %s", s.Name, s.State)
-			if s.Detail != "" && s.State != credential.SourceOK {
+			if s.Detail != "" && s.State != sources.OK {
 				line += ": " + s.Detail
 			}
 			fmt.Fprintln(stdout, line)

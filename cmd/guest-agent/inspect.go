@@ -12,6 +12,7 @@ import (
 	"github.com/credlink/credlink/pkg/cmdhelp"
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/version"
 )
 
@@ -62,10 +63,10 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		*sysfs = dir
 	}
 	read := func(fromTable bool) (*credential.Set, int) {
-		set, err := credential.SMBIOSSource{Sysfs: *sysfs, FromTable: fromTable, Systemd: sd}.Read()
+		set, err := sources.SMBIOS{Sysfs: *sysfs, FromTable: fromTable, Systemd: sd}.Read()
 		if err != nil {
 			fmt.Fprintln(stderr, "guest-agent:", err)
-			if errors.Is(err, credential.ErrUnavailable) {
+			if errors.Is(err, sources.ErrUnavailable) {
 				return nil, exitUsage
 			}
 			return nil, exitFailed

@@ -16,6 +16,7 @@ import (
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/metrics"
 	"github.com/credlink/credlink/pkg/sdnotify"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -194,9 +195,9 @@ func (d *daemon) verify(m *manifest.Manifest) bool {
 	d.st.SetSources(rec.Sources)
 	for _, s := range rec.Sources {
 		switch s.State {
-		case credential.SourceFailed, credential.SourcePartial:
+		case sources.Failed, sources.Partial:
 			d.log.Warn("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail, "rules", rec.Systemd.String())
-		case credential.SourceUnavailable:
+		case sources.Unavailable:
 			d.log.Info("credential source", "source", s.Name, "state", string(s.State), "detail", s.Detail)
 		}
 	}

@@ -7,10 +7,11 @@ import (
 	"strings"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sources"
 )
 
 // SourceAuto is --source auto: the credentials directory, compared with the firmware when
-// readable. The other values of --source are the credential.Source* names.
+// readable. The other values of --source are the sources.Source* names.
 const SourceAuto = "auto"
 
 // SourceChoices lists the values of --source.
@@ -26,7 +27,7 @@ type Received struct {
 	Used    []string
 	Compare map[string]*credential.Set
 	// Sources reports every source tried, in the order tried, readable or not.
-	Sources []credential.SourceReport
+	Sources []sources.Report
 	// Systemd is the version whose import rules were applied to the firmware.
 	Systemd credential.Systemd
 }
@@ -45,8 +46,8 @@ func (o *Options) Read() (Received, error) {
 	if sys == "" {
 		sys = "/sys"
 	}
-	smbiosSrc := credential.SMBIOSSource{Sysfs: sys, Systemd: o.Systemd}
-	fwcfg := credential.FwCfgSource{Sysfs: sys}
+	smbiosSrc := sources.SMBIOS{Sysfs: sys, Systemd: o.Systemd}
+	fwcfg := sources.FwCfg{Sysfs: sys}
 	switch o.Source {
 	case credential.SourceSMBIOS:
 		return o.readOnly(smbiosSrc)
@@ -57,9 +58,9 @@ func (o *Options) Read() (Received, error) {
 		if dir == "" {
 			dir = "/run/credentials/@system"
 		}
-		return o.readOnly(credential.DirSource{Dir: dir})
+		return o.readOnly(sources.Dir{Dir: dir})
 	case SourceAuto, "":
-		return o.readAuto(sys, credential.DirSource{Dir: o.credentialsDir()}, fwcfg, smbiosSrc)
+		return o.readAuto(sys, sources.Dir{Dir: o.credentialsDir()}, fwcfg, smbiosSrc)
 	default:
 		return Received{}, fmt.Errorf("%w: --source must be %s, not %q", ErrUsage, oneOf(SourceChoices), o.Source)
 	}
@@ -68,33 +69,33 @@ func (o *Options) Read() (Received, error) {
 // readAuto prefers what systemd handed this service and reads the firmware too, to catch a
 // disagreement between the two. Every source gets a report; a source that fails is reported,
 // never dropped, and never stops the others from being verified.
-func (o *Options) readAuto(sys string, dir credential.DirSource, firmware ...credential.Source) (Received, error) {
-	fw, fwReports, fwErr := credential.Read(firmware...)
+func (o *Options) readAuto(sys string, dir sources.Dir, firmware ...sources.Source) (Received, error) {
+	fw, fwReports, fwErr := sources.Read(firmware...)
 	r := Received{Systemd: o.Systemd}
 	if dir.Dir != "" {
-		set, reports, err := credential.Read(dir)
+		set, reports, err := sources.Read(dir)
 		r.Sources = append(reports, fwReports...)
 		if err == nil {
 			r.Set, r.Used = set, []string{credential.SourceCredentials}
 			if fwErr == nil {
-				r.Compare = map[string]*credential.Set{credential.SourceCredentials: set, strings.Join(credential.Used(fwReports), "+"): fw}
-				r.Used = append(r.Used, credential.Used(fwReports)...)
+				r.Compare = map[string]*credential.Set{credential.SourceCredentials: set, strings.Join(sources.Used(fwReports), "+"): fw}
+				r.Used = append(r.Used, sources.Used(fwReports)...)
 			}
 			return r, nil
 		}
 	} else {
-		r.Sources = append([]credential.SourceReport{{Name: credential.SourceCredentials, State: credential.SourceUnavailable,
+		r.Sources = append([]sources.Report{{Name: credential.SourceCredentials, State: sources.Unavailable,
 			Detail: "no --credentials-dir and no $CREDENTIALS_DIRECTORY"}}, fwReports...)
 	}
 	if fwErr != nil {
 		return r, fmt.Errorf("no credential source readable under %s: %s", sys, describe(r.Sources))
 	}
-	r.Set, r.Used = fw, credential.Used(fwReports)
+	r.Set, r.Used = fw, sources.Used(fwReports)
 	return r, nil
 }
 
 // describe is "credentials unavailable (…); fwcfg error (…); …" for errors and logs.
-func describe(reports []credential.SourceReport) string {
+func describe(reports []sources.Report) string {
 	var parts []string
 	for _, s := range reports {
 		p := s.Name + " " + string(s.State)
@@ -106,9 +107,9 @@ func describe(reports []credential.SourceReport) string {
 	return strings.Join(parts, "; ")
 }
 
-func (o *Options) readOnly(src credential.Source) (Received, error) {
-	set, report, err := credential.ReadSource(src)
-	r := Received{Set: set, Sources: []credential.SourceReport{report}, Systemd: o.Systemd}
+func (o *Options) readOnly(src sources.Source) (Received, error) {
+	set, report, err := sources.ReadSource(src)
+	r := Received{Set: set, Sources: []sources.Report{report}, Systemd: o.Systemd}
 	if err != nil {
 		return r, err
 	}
@@ -139,10 +140,10 @@ func oneOf(words []string) string {
 }
 
 // SourceProblems is the reports that are not ok: what STATUS= and the log must mention.
-func (r Received) SourceProblems() []credential.SourceReport {
-	var out []credential.SourceReport
+func (r Received) SourceProblems() []sources.Report {
+	var out []sources.Report
 	for _, s := range r.Sources {
-		if s.State == credential.SourceFailed || s.State == credential.SourcePartial {
+		if s.State == sources.Failed || s.State == sources.Partial {
 			out = append(out, s)
 		}
 	}

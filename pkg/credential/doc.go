@@ -17,10 +17,8 @@
 //   - [Encode], the host side: picks the text or binary form per value, checks names, sizes
 //     and the SMBIOS budget before anything is launched, and groups the strings into as many
 //     Type 11 structures as the delivery can carry;
-//   - [Source] implementations for the guest side: a systemd credentials directory, QEMU fw_cfg
-//     and SMBIOS (through package smbios), combined with systemd's precedence by [Read], which
-//     reports how each source went ([SourceReport]) and never lets one failing source hide
-//     the others;
+//   - the guest-side readers of SMBIOS, fw_cfg and credentials directories live in package
+//     sources, which builds [Set] values with the rules here;
 //   - [ReadFile] and [ReadPath]: credential files read with package regfile's one bounded reader
 //     (regular files only, at most MaxSize, never blocking on a FIFO), for the guest's sources
 //     and host-launcher alike;
@@ -52,14 +50,14 @@
 //	1 MiB per credential, 1 MiB in total,         import-creds.c credential_size_ok         252+     Set.Add, same order                       TestParseOEMStrings/size_limits,
 //	  checked before the duplicate check                                                                                                       …/oversize_duplicate_does_not_block
 //	first credential of a name wins               open_credential_file_for_write (O_EXCL)   252+     Set.Add                                   TestParseOEMStrings/first_wins
-//	fw_cfg before SMBIOS                          import_credentials_trusted                252+     Read(fwcfg, smbios) merges in order       TestSMBIOSSourceAndPrecedence
-//	an entry longer than the read limit: the      smbios11.c read_smbios11_field            252–256  the cut credential is imported cut and    TestSMBIOSSourceBySystemd,
+//	fw_cfg before SMBIOS                          import_credentials_trusted                252+     Read(fwcfg, smbios) merges in order       TestSMBIOSSourceAndPrecedence (pkg/sources)
+//	an entry longer than the read limit: the      smbios11.c read_smbios11_field            252–256  the cut credential is imported cut and    TestSMBIOSSourceBySystemd (pkg/sources),
 //	  string crossing it is imported cut (or                                                         marked (Credential.Cut: wrong_length);    TestSystemdConformance (cmd/guest-agent),
 //	  skipped when its base64 no longer                                                              lost ones are Problems (ErrCutOff:        TestCutShort (pkg/verify)
 //	  decodes), the strings after it are lost                                                        invalid); the source is partial
-//	a malformed entry ends the walk, earlier      import_credentials_smbios                 252+     kept; the source is partial, with why     TestReadReportsEverySource
+//	a malformed entry ends the walk, earlier      import_credentials_smbios                 252+     kept; the source is partial, with why     TestReadReportsEverySource (pkg/sources)
 //	  ones kept
-//	no entries/ (dmi_sysfs not loaded): nothing   import_credentials_smbios (ENOENT)        252+     source unavailable, detail says so        TestReadReportsEverySource
+//	no entries/ (dmi_sysfs not loaded): nothing   import_credentials_smbios (ENOENT)        252+     source unavailable, detail says so        TestReadReportsEverySource (pkg/sources)
 //	  imported from SMBIOS
 //	vmm.notify_socket READY=1                     src/core/manager.c                        254+     Systemd.VMMNotify: host-launcher refuses  TestOptionErrors/wait-guest-boot…
 //	                                                                                                 --wait-guest-boot below 254               (cmd/host-launcher)

@@ -105,7 +105,7 @@ func Encode(creds []Credential, b Budget) ([][]string, error) {
 	}
 	for i, c := range creds {
 		if err := ValidName(c.Name); err != nil {
-			return nil, fmt.Errorf("credential #%d %s: %w", i+1, displayName(c.Name), err)
+			return nil, fmt.Errorf("credential #%d %s: %w", i+1, DisplayName(c.Name), err)
 		}
 		if seen[c.Name] {
 			return nil, fmt.Errorf("credential %q: %w", c.Name, ErrDuplicate)

@@ -54,9 +54,9 @@ func ValidName(name string) error {
 	return nil
 }
 
-// displayName returns name quoted when it is safe to show (a valid name), else a description
+// DisplayName returns name quoted when it is safe to show (a valid name), else a description
 // that carries no bytes of it.
-func displayName(name string) string {
+func DisplayName(name string) string {
 	if ValidName(name) == nil {
 		return fmt.Sprintf("%q", name)
 	}

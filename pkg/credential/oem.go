@@ -46,18 +46,18 @@ func ParseOEMString(s *Set, str string, v Systemd) {
 	name, data, ok := strings.Cut(rest, "=")
 	if !ok {
 		// The whole string may be a value someone forgot the name for: report no part of it.
-		_ = s.skip("", SourceSMBIOS, ErrNoEquals)
+		_ = s.Skip("", SourceSMBIOS, ErrNoEquals)
 		return
 	}
 	if err := ValidName(name); err != nil {
-		_ = s.skip(name, SourceSMBIOS, err)
+		_ = s.Skip(name, SourceSMBIOS, err)
 		return
 	}
 	var value []byte
 	if binary {
 		var err error
 		if value, err = DecodeBase64(data, v); err != nil {
-			_ = s.skip(name, SourceSMBIOS, err)
+			_ = s.Skip(name, SourceSMBIOS, err)
 			return
 		}
 	} else {

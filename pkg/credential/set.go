@@ -21,7 +21,7 @@ func (p Problem) Error() string {
 	if p.Name == "" {
 		return fmt.Sprintf("credential%s skipped: %v", where, p.Reason)
 	}
-	return fmt.Sprintf("credential %s%s skipped: %v", displayName(p.Name), where, p.Reason)
+	return fmt.Sprintf("credential %s%s skipped: %v", DisplayName(p.Name), where, p.Reason)
 }
 
 func (p Problem) Unwrap() error { return p.Reason }
@@ -49,17 +49,17 @@ type Set struct {
 // A skipped credential is recorded in Problems and returned as the error.
 func (s *Set) Add(c Credential) error {
 	if err := ValidName(c.Name); err != nil {
-		return s.skip(c.Name, c.Source, err)
+		return s.Skip(c.Name, c.Source, err)
 	}
 	n := c.Value.Len()
 	if n > MaxSize {
-		return s.skip(c.Name, c.Source, fmt.Errorf("%w (%d bytes)", ErrTooLarge, n))
+		return s.Skip(c.Name, c.Source, fmt.Errorf("%w (%d bytes)", ErrTooLarge, n))
 	}
 	if n > MaxTotal-s.total {
-		return s.skip(c.Name, c.Source, fmt.Errorf("%w (%d bytes do not fit in the %d left)", ErrTotalTooLarge, n, MaxTotal-s.total))
+		return s.Skip(c.Name, c.Source, fmt.Errorf("%w (%d bytes do not fit in the %d left)", ErrTotalTooLarge, n, MaxTotal-s.total))
 	}
 	if _, dup := s.index[c.Name]; dup {
-		return s.skip(c.Name, c.Source, fmt.Errorf("%w: an earlier one (from %s) wins", ErrDuplicate, s.creds[s.index[c.Name]].Source))
+		return s.Skip(c.Name, c.Source, fmt.Errorf("%w: an earlier one (from %s) wins", ErrDuplicate, s.creds[s.index[c.Name]].Source))
 	}
 	if s.index == nil {
 		s.index = make(map[string]int)
@@ -70,14 +70,16 @@ func (s *Set) Add(c Credential) error {
 	return nil
 }
 
-func (s *Set) skip(name, source string, reason error) error {
+// Skip records a credential that was not imported, and why (never its value); the Problem it
+// returns is also in s.Problems. Sources (package sources) call it for entries they cannot read.
+func (s *Set) Skip(name, source string, reason error) error {
 	p := Problem{Name: name, Source: source, Reason: reason}
 	s.Problems = append(s.Problems, p)
 	return p
 }
 
-// markCut records on an imported credential why its value is cut short.
-func (s *Set) markCut(name, why string) {
+// MarkCut records on an imported credential why its value is cut short.
+func (s *Set) MarkCut(name, why string) {
 	if i, ok := s.index[name]; ok {
 		s.creds[i].Cut = why
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
+	"github.com/credlink/credlink/pkg/sources"
 )
 
 // smuggle is what a key holder in the guest would like the host's service manager to read.
@@ -42,7 +43,7 @@ func hostileAgent() {
 			sysfs = os.Args[i+1]
 		}
 	}
-	set, err := credential.SMBIOSSource{Sysfs: sysfs, Systemd: credential.SystemdLatest}.Read()
+	set, err := sources.SMBIOS{Sysfs: sysfs, Systemd: credential.SystemdLatest}.Read()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostile agent:", err)
 		os.Exit(1)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -44,7 +45,7 @@ type Agent struct {
 	mu      sync.Mutex
 	result  *verify.Result
 	count   int
-	sources []credential.SourceReport
+	sources []sources.Report
 	systemd int
 	ack     *prometheus.CounterVec
 	ackLast prometheus.Gauge
@@ -79,7 +80,7 @@ func (a *Agent) SetResult(r verify.Result) {
 }
 
 // SetSources records how each credential source was read.
-func (a *Agent) SetSources(r []credential.SourceReport) {
+func (a *Agent) SetSources(r []sources.Report) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sources = r
@@ -118,11 +119,11 @@ func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 	a.mu.Lock()
-	r, count, sources, systemd := a.result, a.count, a.sources, a.systemd
+	r, count, reports, systemd := a.result, a.count, a.sources, a.systemd
 	a.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descSystemd, prometheus.GaugeValue, float64(systemd))
-	for _, s := range sources {
-		for _, st := range credential.SourceStates {
+	for _, s := range reports {
+		for _, st := range sources.States {
 			v := 0.0
 			if s.State == st {
 				v = 1

@@ -15,6 +15,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/verify"
 )
 
@@ -38,7 +39,7 @@ func TestGoldenExposition(t *testing.T) {
 	a := NewAgent()
 	a.SetResult(sample())
 	a.SetSystemd(252)
-	a.SetSources([]credential.SourceReport{{Name: "credentials", State: credential.SourceOK}, {Name: "smbios", State: credential.SourcePartial, Detail: "entry 11-1 …"}})
+	a.SetSources([]sources.Report{{Name: "credentials", State: sources.OK}, {Name: "smbios", State: sources.Partial, Detail: "entry 11-1 …"}})
 	a.ObserveAck(ack.ResultError, 2*time.Millisecond, time.Unix(1700000001, 0))
 	a.ObserveAck(ack.ResultAccepted, 1500*time.Microsecond, time.Unix(1700000002, 0))
 	reg := prometheus.NewRegistry()

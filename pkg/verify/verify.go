@@ -38,7 +38,7 @@ type Result struct {
 
 // Input is what the guest received.
 type Input struct {
-	// Set is the merged view the agent verifies (see credential.Read).
+	// Set is the merged view the agent verifies (see sources.Read).
 	Set *credential.Set
 	// Compare optionally holds the same credentials read independently from other sources
 	// (e.g. "smbios" and "credentials"); a name whose bytes differ between any two is a

@@ -1,4 +1,4 @@
-package credential
+package sources
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
 )
 
@@ -21,7 +22,7 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
-func problemStrings(s *Set) []string {
+func problemStrings(s *credential.Set) []string {
 	var out []string
 	for _, p := range s.Problems {
 		out = append(out, p.Error())
@@ -35,7 +36,7 @@ func TestDirSource(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "API_KEY"), "k1")
 	writeFile(t, filepath.Join(dir, "EMPTY"), "")
-	writeFile(t, filepath.Join(dir, "BIG"), strings.Repeat("b", MaxSize+1))
+	writeFile(t, filepath.Join(dir, "BIG"), strings.Repeat("b", credential.MaxSize+1))
 	if err := os.Symlink(filepath.Join(outside, "stolen"), filepath.Join(dir, "ESCAPE")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +48,14 @@ func TestDirSource(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "bad:name"), "x")
 
-	s, err := DirSource{Dir: dir}.Read()
+	s, err := Dir{Dir: dir}.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(s.Names(), ","); got != "API_KEY,EMPTY" {
 		t.Errorf("names = %s", got)
 	}
-	if c, _ := s.Get("API_KEY"); string(c.Value.Bytes()) != "k1" || c.Source != SourceCredentials {
+	if c, _ := s.Get("API_KEY"); string(c.Value.Bytes()) != "k1" || c.Source != credential.SourceCredentials {
 		t.Errorf("API_KEY = %v from %q", c.Value, c.Source)
 	}
 	want := []string{
@@ -68,7 +69,7 @@ func TestDirSource(t *testing.T) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	if _, err := (DirSource{Dir: filepath.Join(dir, "nope")}).Read(); !errors.Is(err, ErrUnavailable) {
+	if _, err := (Dir{Dir: filepath.Join(dir, "nope")}).Read(); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("missing dir: %v", err)
 	}
 }
@@ -81,17 +82,17 @@ func TestFwCfgSource(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(base, "NORAW"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s, err := FwCfgSource{Sysfs: sys}.Read()
+	s, err := FwCfg{Sysfs: sys}.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, ok := s.Get("FOO"); !ok || string(c.Value.Bytes()) != "fw-value" || c.Source != SourceFwCfg {
+	if c, ok := s.Get("FOO"); !ok || string(c.Value.Bytes()) != "fw-value" || c.Source != credential.SourceFwCfg {
 		t.Errorf("FOO = %v, %v", c, ok)
 	}
 	if len(s.Problems) != 1 || !strings.HasPrefix(s.Problems[0].Error(), `credential "NORAW" from fwcfg skipped: stat:`) {
 		t.Errorf("problems = %q", problemStrings(s))
 	}
-	if _, err := (FwCfgSource{Sysfs: t.TempDir()}).Read(); !errors.Is(err, ErrUnavailable) {
+	if _, err := (FwCfg{Sysfs: t.TempDir()}).Read(); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("no fw_cfg: %v", err)
 	}
 }
@@ -104,47 +105,35 @@ func TestSMBIOSSourceAndPrecedence(t *testing.T) {
 	writeFile(t, filepath.Join(sys, FwCfgDir, "SHARED", "raw"), "from-fwcfg")
 
 	for _, fromTable := range []bool{false, true} {
-		s, err := SMBIOSSource{Sysfs: sys, FromTable: fromTable}.Read()
+		s, err := SMBIOS{Sysfs: sys, FromTable: fromTable}.Read()
 		if err != nil || s.Len() != 2 || s.Ignored != 1 {
 			t.Fatalf("FromTable=%v: %v %v ignored=%d", fromTable, s.Names(), err, s.Ignored)
 		}
 	}
 
 	// systemd's order: fw_cfg first, so fw_cfg wins for the same name.
-	all, reports, err := Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys}, DirSource{Dir: filepath.Join(sys, "absent")})
+	all, reports, err := Read(FwCfg{Sysfs: sys}, SMBIOS{Sysfs: sys}, Dir{Dir: filepath.Join(sys, "absent")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if used := Used(reports); strings.Join(used, ",") != "fwcfg,smbios" {
 		t.Errorf("used = %v", used)
 	}
-	if reports[2].State != SourceUnavailable {
+	if reports[2].State != Unavailable {
 		t.Errorf("absent directory: %+v", reports[2])
 	}
-	if c, _ := all.Get("SHARED"); string(c.Value.Bytes()) != "from-fwcfg" || c.Source != SourceFwCfg {
+	if c, _ := all.Get("SHARED"); string(c.Value.Bytes()) != "from-fwcfg" || c.Source != credential.SourceFwCfg {
 		t.Errorf("SHARED from %s", c.Source)
 	}
-	if c, _ := all.Get("ONLY_SMBIOS"); c.Source != SourceSMBIOS {
+	if c, _ := all.Get("ONLY_SMBIOS"); c.Source != credential.SourceSMBIOS {
 		t.Errorf("ONLY_SMBIOS from %q", c.Source)
 	}
 	if got := problemStrings(all); len(got) != 1 || got[0] != `credential "SHARED" from smbios skipped: duplicate credential: an earlier one (from fwcfg) wins` {
 		t.Errorf("problems = %q", got)
 	}
 
-	if _, _, err := Read(SMBIOSSource{Sysfs: t.TempDir()}); !errors.Is(err, ErrUnavailable) {
+	if _, _, err := Read(SMBIOS{Sysfs: t.TempDir()}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("no sources: %v", err)
-	}
-}
-
-// The total limit spans merged sources, as in systemd's single import context.
-func TestMergeSharesTotal(t *testing.T) {
-	a := &Set{}
-	_ = a.Add(cred("A", strings.Repeat("a", MaxSize-10)))
-	b := &Set{}
-	_ = b.Add(cred("B", strings.Repeat("b", 11)))
-	m := Merge(a, b)
-	if m.Len() != 1 || len(m.Problems) != 1 || !errors.Is(m.Problems[0], ErrTotalTooLarge) {
-		t.Errorf("merged %v, problems %v", m.Names(), m.Problems)
 	}
 }
 
@@ -167,7 +156,7 @@ func FuzzDirSource(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := DirSource{Dir: dir}.Read()
+		s, err := Dir{Dir: dir}.Read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +166,7 @@ func FuzzDirSource(f *testing.F) {
 		if link && s.Len() != 0 {
 			t.Fatal("a symlink was imported")
 		}
-		if s.Len() == 1 && !s.All()[0].Value.Equal(NewValue(content)) {
+		if s.Len() == 1 && !s.All()[0].Value.Equal(credential.NewValue(content)) {
 			t.Fatal("value changed")
 		}
 	})
@@ -190,12 +179,12 @@ func TestSMBIOSSourceBySystemd(t *testing.T) {
 	for i := range bigValue {
 		bigValue[i] = byte(i * 7)
 	}
-	bigString, _ := EncodeOEMString("BIG_BLOB_", bigValue) // makes the issue's 136,617-byte entry
+	bigString, _ := credential.EncodeOEMString("BIG_BLOB_", bigValue) // makes the issue's 136,617-byte entry
 	bigEntry := [][]string{{bigString, "io.systemd.credential:API_KEY=abcd"}}
 	tests := []struct {
 		name     string
 		groups   [][]string
-		v        Systemd
+		v        credential.Systemd
 		names    []string
 		warnings []string
 		problems []string
@@ -217,7 +206,7 @@ func TestSMBIOSSourceBySystemd(t *testing.T) {
 				if err := smbios.WriteTree(sys, tt.groups); err != nil {
 					t.Fatal(err)
 				}
-				s, err := SMBIOSSource{Sysfs: sys, FromTable: fromTable, Systemd: tt.v}.Read()
+				s, err := SMBIOS{Sysfs: sys, FromTable: fromTable, Systemd: tt.v}.Read()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -260,17 +249,17 @@ func TestReadReportsEverySource(t *testing.T) {
 	os.Chmod(p, 0o600)
 	os.WriteFile(p, []byte{11, 6, 0, 0, 0, 0, 0}, 0o600)
 
-	set, reports, err := Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys})
+	set, reports, err := Read(FwCfg{Sysfs: sys}, SMBIOS{Sysfs: sys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := set.Get("A"); !ok || set.Len() != 1 {
 		t.Errorf("got %v, want A", set.Names())
 	}
-	if reports[0].State != SourceFailed || !strings.Contains(reports[0].Detail, "not a directory") {
+	if reports[0].State != Failed || !strings.Contains(reports[0].Detail, "not a directory") {
 		t.Errorf("fw_cfg: %+v", reports[0])
 	}
-	if reports[1].State != SourcePartial || reports[1].Detail != "entry 11-1: malformed SMBIOS data: formatted length 6; systemd accepts only 5: systemd stops at this entry; it and later ones are not imported" {
+	if reports[1].State != Partial || reports[1].Detail != "entry 11-1: malformed SMBIOS data: formatted length 6; systemd accepts only 5: systemd stops at this entry; it and later ones are not imported" {
 		t.Errorf("smbios: %+v", reports[1])
 	}
 
@@ -281,8 +270,8 @@ func TestReadReportsEverySource(t *testing.T) {
 	}
 	os.Chmod(filepath.Join(sys, smbios.EntriesDir, "11-0"), 0o700)
 	os.RemoveAll(filepath.Join(sys, smbios.EntriesDir))
-	_, reports, err = Read(FwCfgSource{Sysfs: sys}, SMBIOSSource{Sysfs: sys})
-	if !errors.Is(err, ErrUnavailable) || reports[1].State != SourceUnavailable || !strings.Contains(reports[1].Detail, "dmi_sysfs is not loaded") {
+	_, reports, err = Read(FwCfg{Sysfs: sys}, SMBIOS{Sysfs: sys})
+	if !errors.Is(err, ErrUnavailable) || reports[1].State != Unavailable || !strings.Contains(reports[1].Detail, "dmi_sysfs is not loaded") {
 		t.Errorf("no dmi_sysfs: %v %+v", err, reports)
 	}
 }
@@ -303,7 +292,7 @@ func TestSMBIOSSourceHugeEntry(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := SMBIOSSource{Sysfs: sys, Systemd: 257}.Read()
+	s, err := SMBIOS{Sysfs: sys, Systemd: 257}.Read()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package credential
+package sources
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
 )
 
@@ -18,56 +19,56 @@ type Source interface {
 	Name() string
 	// Read imports the source's credentials. It returns an error wrapping ErrUnavailable when
 	// the source does not exist on this machine, and other errors when it exists but cannot be
-	// read; credentials that are individually bad are reported in Set.Problems instead.
-	Read() (*Set, error)
+	// read; credentials that are individually bad are reported in credential.Set.Problems instead.
+	Read() (*credential.Set, error)
 }
 
 // ErrUnavailable means a source does not exist here (no SMBIOS tables, dmi_sysfs not loaded, no
 // fw_cfg device, no credentials directory), as opposed to existing and failing.
 var ErrUnavailable = errors.New("source unavailable")
 
-// SourceState is how reading one source went.
-type SourceState string
+// State is how reading one source went.
+type State string
 
 const (
-	SourceOK SourceState = "ok"
-	// SourcePartial: the source was read, but part of it was not imported as a whole; the
-	// Set's Warnings say what (an entry systemd cuts at its read limit or stops at).
-	SourcePartial     SourceState = "partial"
-	SourceUnavailable SourceState = "unavailable" // does not exist here (ErrUnavailable)
-	SourceFailed      SourceState = "error"       // exists but cannot be read
+	OK State = "ok"
+	// Partial: the source was read, but part of it was not imported as a whole; the
+	// credential.Set's Warnings say what (an entry systemd cuts at its read limit or stops at).
+	Partial     State = "partial"
+	Unavailable State = "unavailable" // does not exist here (ErrUnavailable)
+	Failed      State = "error"       // exists but cannot be read
 )
 
-// SourceStates lists every state, for metrics that export one series per state.
-var SourceStates = []SourceState{SourceOK, SourcePartial, SourceUnavailable, SourceFailed}
+// States lists every state, for metrics that export one series per state.
+var States = []State{OK, Partial, Unavailable, Failed}
 
-// SourceReport is the outcome of reading one source. Detail never holds a value.
-type SourceReport struct {
+// Report is the outcome of reading one source. Detail never holds a value.
+type Report struct {
 	Name   string
-	State  SourceState
-	Detail string // the error, or the Set's warnings joined; empty when ok
+	State  State
+	Detail string // the error, or the credential.Set's warnings joined; empty when ok
 }
 
-// SMBIOSSource reads SMBIOS Type 11 credentials from a sysfs tree under the rules of the
+// SMBIOS reads SMBIOS Type 11 credentials from a sysfs tree under the rules of the
 // systemd version it is told.
-type SMBIOSSource struct {
+type SMBIOS struct {
 	Sysfs string // sysfs root, "/sys" on a real guest
 	// FromTable decodes the whole table (tables/DMI) the way Linux does instead of reading the
 	// entries/11-N files systemd reads; the same systemd rules then apply to the Type 11
 	// structures found. Both must agree on a real guest.
 	FromTable bool
-	Systemd   Systemd
+	Systemd   credential.Systemd
 }
 
-func (SMBIOSSource) Name() string { return SourceSMBIOS }
+func (SMBIOS) Name() string { return credential.SourceSMBIOS }
 
 // Read imports the Type 11 entries as systemd s.Systemd does (see smbios.Import and
-// ParseOEMStrings). An entry systemd would cut or stop at becomes a Warning of the returned
-// Set, with the credentials before it imported; only a tree without SMBIOS (ErrUnavailable) or
+// credential.ParseOEMStrings). An entry systemd would cut or stop at becomes a Warning of the returned
+// credential.Set, with the credentials before it imported; only a tree without SMBIOS (ErrUnavailable) or
 // one that cannot be read at all is an error.
-func (s SMBIOSSource) Read() (*Set, error) {
+func (s SMBIOS) Read() (*credential.Set, error) {
 	if !s.Systemd.ImportsSMBIOS() {
-		return nil, fmt.Errorf("%w: %s does not import credentials from SMBIOS (%d and newer do)", ErrUnavailable, s.Systemd, int(SystemdFirstSMBIOS))
+		return nil, fmt.Errorf("%w: %s does not import credentials from SMBIOS (%d and newer do)", ErrUnavailable, s.Systemd, int(credential.SystemdFirstSMBIOS))
 	}
 	var raws [][]byte
 	var info smbios.TableInfo
@@ -86,7 +87,7 @@ func (s SMBIOSSource) Read() (*Set, error) {
 		return nil, err
 	}
 	im := smbios.Import(raws, s.Systemd.EntryReadLimit())
-	set := ParseOEMStrings(im.Strings, s.Systemd)
+	set := credential.ParseOEMStrings(im.Strings, s.Systemd)
 	if err != nil {
 		set.Warnings = append(set.Warnings, fmt.Sprintf("%v; systemd stops its walk there too, keeping the %d entries before it", err, len(raws)))
 	}
@@ -96,19 +97,19 @@ func (s SMBIOSSource) Read() (*Set, error) {
 	for _, c := range im.Cut {
 		what := "the strings after its first " + fmt.Sprint(c.Limit) + " bytes are lost"
 		why := fmt.Sprintf("%s reads only the first %d bytes of %s%d", s.Systemd, c.Limit, where, c.Entry)
-		if name, _, _, ok := OEMStringInfo(c.LastString); ok {
-			what = fmt.Sprintf("credential %s crosses that boundary and is imported cut short; later strings in it are lost", displayName(name))
-			set.markCut(name, why)
+		if name, _, _, ok := credential.OEMStringInfo(c.LastString); ok {
+			what = fmt.Sprintf("credential %s crosses that boundary and is imported cut short; later strings in it are lost", credential.DisplayName(name))
+			set.MarkCut(name, why)
 			// Cut base64 usually no longer decodes: say why it was skipped.
 			for i, p := range set.Problems {
-				if p.Name == name && p.Source == SourceSMBIOS {
+				if p.Name == name && p.Source == credential.SourceSMBIOS {
 					set.Problems[i].Reason = fmt.Errorf("%w; cut short, %s", p.Reason, why)
 				}
 			}
 		}
 		for _, lost := range c.Lost {
-			if name, _, _, ok := OEMStringInfo(lost); ok {
-				_ = set.skip(name, SourceSMBIOS, fmt.Errorf("%w: it starts beyond the first %d bytes of %s%d, all that %s reads", ErrCutOff, c.Limit, where, c.Entry, s.Systemd))
+			if name, _, _, ok := credential.OEMStringInfo(lost); ok {
+				_ = set.Skip(name, credential.SourceSMBIOS, fmt.Errorf("%w: it starts beyond the first %d bytes of %s%d, all that %s reads", credential.ErrCutOff, c.Limit, where, c.Entry, s.Systemd))
 			}
 		}
 		size := fmt.Sprint(c.Size)
@@ -127,33 +128,33 @@ func (s SMBIOSSource) Read() (*Set, error) {
 // FwCfgDir is where QEMU's -fw_cfg name=opt/io.systemd.credentials/NAME appears, relative to sysfs.
 const FwCfgDir = "firmware/qemu_fw_cfg/by_name/opt/io.systemd.credentials"
 
-// FwCfgSource reads credentials QEMU passed with -fw_cfg name=opt/io.systemd.credentials/NAME
+// FwCfg reads credentials QEMU passed with -fw_cfg name=opt/io.systemd.credentials/NAME
 // (the qemu_fw_cfg module must be loaded). Each credential is a directory NAME holding a raw file.
-type FwCfgSource struct {
+type FwCfg struct {
 	Sysfs string
 }
 
-func (FwCfgSource) Name() string { return SourceFwCfg }
+func (FwCfg) Name() string { return credential.SourceFwCfg }
 
-func (s FwCfgSource) Read() (*Set, error) {
-	return readDir(filepath.Join(s.Sysfs, FwCfgDir), SourceFwCfg, "raw")
+func (s FwCfg) Read() (*credential.Set, error) {
+	return readDir(filepath.Join(s.Sysfs, FwCfgDir), credential.SourceFwCfg, "raw")
 }
 
-// DirSource reads a systemd credentials directory: $CREDENTIALS_DIRECTORY of a service, or
+// Dir reads a systemd credentials directory: $CREDENTIALS_DIRECTORY of a service, or
 // /run/credentials/@system for the system credentials PID 1 imported.
-type DirSource struct {
+type Dir struct {
 	Dir string
 }
 
-func (DirSource) Name() string { return SourceCredentials }
+func (Dir) Name() string { return credential.SourceCredentials }
 
-func (s DirSource) Read() (*Set, error) { return readDir(s.Dir, SourceCredentials, "") }
+func (s Dir) Read() (*credential.Set, error) { return readDir(s.Dir, credential.SourceCredentials, "") }
 
 // readDir imports every entry of dir as a credential named after it. With leaf == "" each entry
 // must be a regular file holding the value; otherwise a directory holding the value in leaf.
 // All access goes through os.Root, so no name or symlink in the tree reaches outside dir, and
 // symlinks are refused outright: a credentials directory never legitimately holds one.
-func readDir(dir, source, leaf string) (*Set, error) {
+func readDir(dir, source, leaf string) (*credential.Set, error) {
 	root, err := os.OpenRoot(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist", ErrUnavailable, dir)
@@ -174,39 +175,39 @@ func readDir(dir, source, leaf string) (*Set, error) {
 	// Sorted like systemd's readdir-then-sort, so that the import order, and with it which
 	// credential the 1 MiB total cuts off, does not depend on the file system.
 	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	set := &Set{}
+	set := &credential.Set{}
 	for _, e := range entries {
 		name := e.Name()
-		if err := ValidName(name); err != nil {
-			_ = set.skip(name, source, err)
+		if err := credential.ValidName(name); err != nil {
+			_ = set.Skip(name, source, err)
 			continue
 		}
 		rel := name
 		if leaf != "" {
 			rel = name + "/" + leaf
 		}
-		value, err := ReadFile(root, rel)
+		value, err := credential.ReadFile(root, rel)
 		if err != nil {
-			_ = set.skip(name, source, err)
+			_ = set.Skip(name, source, err)
 			continue
 		}
-		_ = set.Add(Credential{Name: name, Value: NewValue(value), Source: source})
+		_ = set.Add(credential.Credential{Name: name, Value: credential.NewValue(value), Source: source})
 	}
 	return set, nil
 }
 
 // Read reads every source and merges the readable ones in the order given (earlier wins), as
 // systemd's import does (fw_cfg, then SMBIOS). One source failing never hides the others: each
-// gets a SourceReport. It fails only when no source could be read; the error then wraps
+// gets a Report. It fails only when no source could be read; the error then wraps
 // ErrUnavailable when none exists at all.
-func Read(sources ...Source) (*Set, []SourceReport, error) {
-	var sets []*Set
-	var reports []SourceReport
+func Read(sources ...Source) (*credential.Set, []Report, error) {
+	var sets []*credential.Set
+	var reports []Report
 	var firstErr error
 	for _, src := range sources {
 		s, r, err := ReadSource(src)
 		switch {
-		case r.State == SourceUnavailable:
+		case r.State == Unavailable:
 		case err != nil:
 			if firstErr == nil {
 				firstErr = err
@@ -222,21 +223,21 @@ func Read(sources ...Source) (*Set, []SourceReport, error) {
 		}
 		return nil, reports, fmt.Errorf("%w: none of the %d credential sources exists", ErrUnavailable, len(sources))
 	}
-	return Merge(sets...), reports, nil
+	return credential.Merge(sets...), reports, nil
 }
 
-// ReadSource reads one source and reports how it went: ok, partial (read, with the Set's
+// ReadSource reads one source and reports how it went: ok, partial (read, with the credential.Set's
 // warnings as detail), unavailable or error. The error is prefixed with the source's name.
-func ReadSource(src Source) (*Set, SourceReport, error) {
+func ReadSource(src Source) (*credential.Set, Report, error) {
 	s, err := src.Read()
-	r := SourceReport{Name: src.Name(), State: SourceOK}
+	r := Report{Name: src.Name(), State: OK}
 	switch {
 	case errors.Is(err, ErrUnavailable):
-		r.State, r.Detail = SourceUnavailable, err.Error()
+		r.State, r.Detail = Unavailable, err.Error()
 	case err != nil:
-		r.State, r.Detail = SourceFailed, err.Error()
+		r.State, r.Detail = Failed, err.Error()
 	case len(s.Warnings) > 0:
-		r.State, r.Detail = SourcePartial, strings.Join(s.Warnings, "; ")
+		r.State, r.Detail = Partial, strings.Join(s.Warnings, "; ")
 	}
 	if err != nil {
 		return nil, r, fmt.Errorf("%s: %w", src.Name(), err)
@@ -245,10 +246,10 @@ func ReadSource(src Source) (*Set, SourceReport, error) {
 }
 
 // Used returns the names of the sources that were read (ok or partial).
-func Used(reports []SourceReport) []string {
+func Used(reports []Report) []string {
 	var out []string
 	for _, r := range reports {
-		if r.State == SourceOK || r.State == SourcePartial {
+		if r.State == OK || r.State == Partial {
 			out = append(out, r.Name)
 		}
 	}
