@@ -4,6 +4,8 @@
 let
   cfg = config.services.credlink.guest;
   helpers = import ./lib.nix;
+  file = (import ./units.nix).guestAgent;
+  jsonType = lib.types.json or (pkgs.formats.json { }).type;
   manifestFile = pkgs.writeText "credlink-manifest.json" (builtins.toJSON cfg.manifest);
   args = helpers.guestArgs {
     agent = "${cfg.package}/bin/guest-agent";
@@ -26,7 +28,7 @@ in
     };
 
     manifest = lib.mkOption {
-      type = lib.types.attrs;
+      type = jsonType;
       example = lib.literalExpression ''
         {
           credentials = {
@@ -36,7 +38,7 @@ in
           };
           unexpected = "warn";
         }'';
-      description = "The manifest, rendered to JSON (format in README.md). guest-agent rejects unknown fields at start.";
+      description = "The manifest, rendered to JSON (format in README.md); definitions from several modules merge. guest-agent rejects unknown fields at start.";
     };
 
     source = lib.mkOption {
@@ -71,51 +73,17 @@ in
   config = lib.mkIf cfg.enable {
     networking.firewall.allowedTCPPorts = lib.mkIf (cfg.openFirewall && cfg.metrics.enable) [ cfg.metrics.port ];
 
-    # Same unit as systemd/guest-agent.service in the repository.
+    # systemd/guest-agent.service is the unit; only ExecStart (the store paths and options
+    # above) and ExecReload (kill from the store) are the module's own.
     systemd.services.guest-agent = {
-      description = "credlink guest agent: verify delivered credentials and acknowledge them to the host";
-      after = [ "local-fs.target" ];
-      before = [ "multi-user.target" ];
-      wantedBy = [ "multi-user.target" ];
-      serviceConfig = {
-        Type = "notify";
-        NotifyAccess = "main";
+      description = file.Unit.Description;
+      documentation = lib.toList file.Unit.Documentation;
+      after = lib.toList file.Unit.After;
+      before = lib.toList file.Unit.Before;
+      wantedBy = lib.toList file.Install.WantedBy;
+      serviceConfig = removeAttrs file.Service [ "ExecStart" "ExecReload" ] // {
         ExecStart = helpers.execLine args;
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-        ImportCredential = "*";
-        TimeoutStartSec = "infinity";
-        Restart = "on-failure";
-        RestartSec = "5s";
-        DynamicUser = true;
-        CapabilityBoundingSet = "";
-        AmbientCapabilities = "";
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        PrivateUsers = true;
-        PrivateMounts = true;
-        ProtectHostname = true;
-        ProtectClock = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectProc = "invisible";
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_VSOCK" ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        RemoveIPC = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
-        SystemCallErrorNumber = "EPERM";
-        UMask = "0077";
-        LimitCORE = 0; # a core dump would write the credentials to disk
-        DevicePolicy = "closed";
+        ExecReload = builtins.replaceStrings [ "/bin/kill" ] [ "${pkgs.coreutils}/bin/kill" ] file.Service.ExecReload;
       };
     };
   };

@@ -1,5 +1,4 @@
-# Pure helpers of the credlink NixOS module: they only use builtins, so they are evaluated and
-# tested without nixpkgs (tests/eval.nix).
+# Pure helpers of the credlink NixOS module: builtins only, so tests evaluate them on their own.
 rec {
   # Quotes one ExecStart= argument for systemd: "…" with \ and " escaped, % and $ doubled, so
   # that systemd passes it through unchanged (systemd.service(5), "Command lines").
@@ -12,6 +11,30 @@ rec {
 
   execLine = args: builtins.concatStringsSep " " (map escapeArg args);
 
+  # Go duration (the subset host-launcher's flags document: h, m, s, ms, e.g. "5m", "1m30s")
+  # → whole seconds, rounded up. Anything else throws; the option type rejects it earlier.
+  durationPattern = "([0-9]+(h|m|s|ms))+";
+  durationSeconds = d:
+    let
+      parts = builtins.filter builtins.isList (builtins.split "([0-9]+)(ms|h|m|s)" d);
+      ms = { h = 3600000; m = 60000; s = 1000; ms = 1; };
+      total = builtins.foldl' (acc: p: acc + builtins.fromJSON (builtins.elemAt p 0) * ms.${builtins.elemAt p 1}) 0 parts;
+    in
+    if builtins.match durationPattern d == null then throw "credlink: not a duration: ${d}"
+    else (total + 999) / 1000;
+
+  # systemd credential names (systemd src/basic/creds-util.c credential_name_valid, plus the
+  # separators our flags and LoadCredential= use): printable ASCII without / : = and space,
+  # not "." or "..", at most 255 bytes.
+  validCredentialName = n:
+    builtins.match "[!-~]+" n != null && builtins.match ".*[/:=].*" n == null
+    && n != "." && n != ".." && builtins.stringLength n <= 255;
+
+  # LoadCredential= lines: one per credential, ID:PATH with ID = the credential's name (systemd
+  # reads PATH as root before dropping privileges).
+  loadCredentials = credentials:
+    map (name: "${name}:${toString credentials.${name}}") (builtins.attrNames credentials);
+
   # guest-agent's command line.
   guestArgs = { agent, manifestFile, source, credentialsDir ? null, metricsAddress, metricsPort, extraArgs ? [ ] }:
     [ agent "run" "--source" source "--manifest" manifestFile
@@ -19,18 +42,15 @@ rec {
     ++ (if credentialsDir == null then [ ] else [ "--credentials-dir" credentialsDir ])
     ++ extraArgs;
 
-  # LoadCredential= lines: one per credential, NAME:PATH (systemd reads the path as root).
-  loadCredentials = credentials:
-    map (name: "${name}:${toString credentials.${name}}") (builtins.attrNames credentials);
-
-  # host-launcher's command line for one VM.
-  hostArgs = { launcher, name, vm, vmConfigFile ? null, manifestFile ? null }:
-    [ launcher "run" "--vm" name "--hypervisor" vm.hypervisor "--all-credentials"
-      "--ack-timeout" vm.ackTimeout "--on-failure" vm.onFailure "--runtime-dir" "/run/credlink/${name}" ]
+  # host-launcher's options for one VM, without the hypervisor part (common to every way the
+  # module starts it). `--credential NAME=NAME`: the LoadCredential= ID is the name.
+  launcherOptions = { name, vm, manifestFile ? null }:
+    [ "--vm" name ]
+    ++ builtins.concatLists (map (n: [ "--credential" "${n}=${n}" ]) (builtins.attrNames vm.credentials))
     ++ builtins.concatLists (map (k: [ "--set" "${k}=${vm.settings.${k}}" ]) (builtins.attrNames vm.settings))
     ++ (if manifestFile == null then [ ] else [ "--manifest" manifestFile ])
+    ++ [ "--ack-timeout" vm.ackTimeout "--shutdown-timeout" vm.shutdownTimeout "--on-failure" vm.onFailure
+         "--runtime-dir" "/run/credlink/${name}" ]
     ++ (if vm.guestCid == null then [ ] else [ "--guest-cid" (toString vm.guestCid) ])
-    ++ (if vm.hypervisor == "cloud-hypervisor" then [ "--vm-config" vmConfigFile ] else [ ])
-    ++ vm.extraArgs
-    ++ (if vm.hypervisor == "qemu" then [ "--" ] ++ vm.qemuArgs else [ ]);
+    ++ vm.extraArgs;
 }

@@ -1,91 +1,342 @@
-# Evaluates the module's pure helpers, and the modules' config functions against a minimal
-# stand-in for nixpkgs' lib (builtins only), without nixpkgs or the NixOS module system:
-#   nix-instantiate --store dummy:// --eval --strict --json nixos-module/tests/eval.nix
-# Result: { passed = N; failed = [ names ]; }. What this does not cover: option type checking,
-# defaults and merging, which need nixpkgs (see README "NixOS").
+# Evaluates credlink's NixOS modules with the REAL nixpkgs lib.evalModules and the REAL
+# microvm.nix host module, guest modules and runners (snapshots in shared/third-party, unpacked by
+# run.sh into `tp`), on top of a stand-in for the rest of NixOS and nixpkgs (./stand-in).
+#   nix-instantiate --store dummy:// --eval --strict --json tests/eval.nix --arg tp DIR
+# Result: { passed; failed = [ names ]; shapes = { NAME = { args; command; manifest; expect; }; }; }
+# `shapes` feeds run.sh's check of host-launcher's translation (plan-check.nix).
+{ tp }:
 let
-  helpers = import ../lib.nix;
+  h = import ./harness.nix { inherit tp; };
+  inherit (h) lib mkPkgs pkgs microvmHost microvmLib eval;
+  failedAssertions = cfg: map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
+  # Does evaluating `x` deeply throw (a type error, a conflict)?
+  throws = x: !(builtins.tryEval (builtins.deepSeq x x)).success;
+  # (Nix 2.8's builtins.match refuses strings with store-path context.)
+  d = builtins.unsafeDiscardStringContext;
+  contains = needle: hay: lib.hasInfix (d needle) (d hay);
+  lines = text: builtins.filter (l: l != "") (lib.splitString "\n" text);
+  hasLine = l: text: builtins.elem l (lines text);
+  countPrefix = p: text: builtins.length (builtins.filter (lib.hasPrefix p) (lines text));
 
-  # The few lib functions the modules call, with nixpkgs' semantics for the cases used.
-  lib = rec {
-    mkOption = x: x;
-    mkEnableOption = d: { description = d; };
-    literalExpression = x: x;
-    mkIf = cond: content: if cond then content else { };
-    nameValuePair = name: value: { inherit name value; };
-    mapAttrs' = f: set: builtins.listToAttrs (map (n: f n set.${n}) (builtins.attrNames set));
-    mapAttrsToList = f: set: map (n: f n set.${n}) (builtins.attrNames set);
-    recursiveUpdate = a: b: a // builtins.mapAttrs (n: v:
-      if builtins.isAttrs v && a ? ${n} && builtins.isAttrs a.${n} then recursiveUpdate a.${n} v else v) b;
-    cleanSource = p: p;
-    licenses.asl20 = "asl20";
-    platforms.linux = [ "x86_64-linux" ];
-    types = {
-      package = "package"; attrs = "attrs"; bool = "bool"; str = "str"; port = "port"; path = "path";
-      enum = l: "enum"; listOf = t: "listOf"; attrsOf = t: "attrsOf"; nullOr = t: "nullOr";
-      submodule = m: "submodule"; ints.unsigned = "uint";
+  secrets = {
+    API_KEY = "/run/secrets/web/api-key";
+    DB_PASSWORD = "/run/secrets/web/db-password";
+    JWT_SECRET = "/run/secrets/web/jwt-secret";
+  };
+  plain = { ENVIRONMENT = "production"; CLUSTER = "eu-west"; };
+  manifest = {
+    credentials = {
+      API_KEY.bytes = 44; DB_PASSWORD.bytes = 64; JWT_SECRET = { min_bytes = 64; max_bytes = 128; };
+      ENVIRONMENT.secret = false; CLUSTER.secret = false;
     };
-  };
-  pkg = { outPath = "/nix/store/00000000000000000000000000000000-credlink-0.1.0"; };
-  pkgs = {
-    writeText = name: text: "/nix/store/11111111111111111111111111111111-${name}";
-    callPackage = f: args: pkg;
-    coreutils = { outPath = "/nix/store/22222222222222222222222222222222-coreutils"; };
+    unexpected = "warn";
   };
 
-  guestConfig = extra: {
-    services.credlink.guest = {
-      enable = true; package = pkg; source = "credentials"; openFirewall = true; extraArgs = [ ];
-      metrics = { enable = true; address = ""; port = 9863; };
-      manifest = { credentials.API_KEY.bytes = 44; unexpected = "warn"; };
-    } // extra;
+  # --- guests (microvm.nix declarations) ------------------------------------------------------
+  guests = {
+    # volumes + virtiofs + tap, vsock.cid set (microvm.nix then adds vmm.notify_socket + socat)
+    web = {
+      microvm = {
+        hypervisor = "cloud-hypervisor"; vcpu = 2; mem = 1024; vsock.cid = 5;
+        volumes = [ { image = "web-var.img"; mountPoint = "/var"; size = 2048; } ];
+        shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ];
+        interfaces = [ { type = "tap"; id = "vm-web"; mac = "02:00:00:00:00:01"; } ];
+      };
+    };
+    # macvtap, no vsock.cid, one vCPU
+    mac = {
+      microvm = {
+        hypervisor = "cloud-hypervisor"; vcpu = 1; mem = 512;
+        shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ];
+        interfaces = [ { type = "macvtap"; id = "vm-mac"; mac = "02:00:00:00:00:02"; macvtap = { link = "eth0"; mode = "bridge"; }; } ];
+      };
+    };
+    # balloon + vsock, store on a disk image
+    bal = {
+      microvm = {
+        hypervisor = "cloud-hypervisor"; vcpu = 4; mem = 1536; vsock.cid = 7;
+        balloon = true; initialBalloonMem = 256; deflateOnOOM = true;
+        storeOnDisk = true;
+      };
+    };
+    # qemu on q35 (has SMBIOS)
+    q35 = { microvm = { hypervisor = "qemu"; qemu.machine = "q35"; vcpu = 1; mem = 512;
+      shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ]; }; };
+    # qemu on microvm.nix's default -M microvm (no SMBIOS): refused
+    qmicro = { microvm = { hypervisor = "qemu"; vcpu = 1; mem = 512;
+      shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ]; }; };
   };
-  guest = extra: (import ../guest.nix { config = guestConfig extra; inherit lib pkgs; }).config;
+  vmDecl = extra: { credentials = secrets; settings = plain; inherit manifest; } // extra;
 
-  vm = {
-    hypervisor = "cloud-hypervisor"; credentials = { API_KEY = "/run/secrets/web/api-key"; DB_PASSWORD = "/run/secrets/web/db"; };
-    settings = { ENVIRONMENT = "prod uction"; }; vmConfig = { payload.kernel = "/k"; }; qemuArgs = [ ];
-    guestCid = 42; ackTimeout = "5m"; onFailure = "stop"; manifest = null; extraArgs = [ ];
+  host = eval [
+    microvmHost
+    {
+      microvm.vms = lib.mapAttrs (_: g: { config = g; }) { inherit (guests) web mac bal q35; }
+        // { nocred = { config = guests.mac; }; };
+      services.credlink.host.vms = {
+        web = vmDecl { };
+        mac = vmDecl { guestCid = 9; };
+        bal = vmDecl { ackTimeout = "90s"; shutdownTimeout = "1m"; };
+        q35 = vmDecl { };
+        # outside microvm.vms, on the same host
+        plain = vmDecl { vmConfig = { payload = { kernel = "/var/lib/vms/plain/vmlinux"; cmdline = "console=ttyS0"; }; memory.size = 536870912; }; };
+      };
+    }
+  ];
+  guestOf = name: host.microvm.vms.${name}.config.config;
+  svc = name: host.systemd.services.${name};
+  unitOf = name: (svc name).unitText;
+
+  # microvm.nix's runner, evaluated by its real lib/runner.nix with script-writing builders that
+  # inline each script's text (instead of a store path), so microvm-run's text can be read.
+  runnerText = name:
+    let
+      g = guestOf name;
+      inline = name: text: "\n#>>> ${name}\n${text}\n#<<< ${name}\n";
+      hp = g.microvm.vmHostPackages // {
+        writeShellScript = inline;
+        buildPackages = g.microvm.vmHostPackages // { runCommand = _: _: script: script; };
+      };
+      out = import (tp + "/microvm/lib/runner.nix") {
+        inherit pkgs;
+        microvmConfig = g.microvm // { inherit (g.networking) hostName; inherit (g.microvm) hypervisor; vmHostPackages = hp; };
+        toplevel = g.system.build.toplevel;
+      };
+      part = script: let a = lib.splitString "#>>> ${script}\n" out; in
+        builtins.head (lib.splitString "\n#<<< ${script}" (builtins.elemAt a 1));
+    in
+    { run = part "microvm-${name}-microvm-run"; whole = out; };
+  # The hypervisor command microvm-run execs: the same call runner.nix makes.
+  hypervisorCommand = name:
+    let
+      g = guestOf name;
+      mc = g.microvm // { inherit (g.networking) hostName; inherit (g.microvm) hypervisor; };
+      hc = import (tp + "/microvm/lib/runners/${g.microvm.hypervisor}.nix") {
+        inherit pkgs; microvmConfig = mc;
+        inherit (microvmLib) withDriveLetters extractOptValues extractParamValue;
+        inherit (microvmLib.makeMacvtap { microvmConfig = mc; hypervisorConfig = hc; }) macvtapFds;
+        linuxTarget = "bzImage";
+      };
+    in
+    hc.command;
+  wrapperOf = name: let g = guestOf name; in
+    if g.microvm.hypervisor == "qemu" then g.microvm.qemu.package else g.microvm.cloud-hypervisor.package;
+
+  # All Exec*= values of every unit of a configuration, plus the scripts they run.
+  execTexts = cfg: lib.concatLists (lib.mapAttrsToList (_: s:
+    lib.concatLists (lib.mapAttrsToList (k: v: if lib.hasPrefix "Exec" k then map toString (lib.toList v) else [ ]) s.serviceConfig)) cfg.systemd.services);
+  noSecretPath = texts: builtins.all (t: builtins.all (p: !(contains p t)) (builtins.attrValues secrets)) texts;
+
+  # --- standalone host (no microvm.nix) -------------------------------------------------------
+  solo = eval [ {
+    services.credlink.host.vms = {
+      chv = vmDecl { cloudHypervisorArgs = [ "--cpus" "boot=2" "--memory" "size=1024M" "--kernel" "/var/lib/vms/chv/vmlinux" "--cmdline" "console=ttyS0" ]; guestCid = 12; };
+      qvm = vmDecl { hypervisor = "qemu"; qemuArgs = [ "-machine" "q35,accel=kvm" "-m" "1024" "-kernel" "/var/lib/vms/qvm/bzImage" "-append" "console=ttyS0 quiet" ]; };
+    };
+  } ];
+  soloUnit = (solo.systemd.services."credlink-vm-chv").unitText;
+
+  # --- guest module -----------------------------------------------------------------------------
+  guestEval = h.evalGuest;
+  guestCfg = guestEval [ { services.credlink.guest = { enable = true; inherit manifest; openFirewall = true; }; }
+                         { services.credlink.guest.manifest.credentials.EXTRA.bytes = 8; } ];
+  guestUnit = guestCfg.systemd.services.guest-agent.unitText;
+
+  # --- refusals ---------------------------------------------------------------------------------
+  refused = modules: failedAssertions (eval ([ microvmHost ] ++ modules));
+  refusedAlone = modules: failedAssertions (eval modules);
+  oneVm = name: g: decl: { microvm.vms.${name}.config = g; services.credlink.host.vms.${name} = decl; };
+  assertionCases = {
+    qemu-microvm-machine = [ (oneVm "qmicro" guests.qmicro (vmDecl { })) ];
+    flake-vm = [ { microvm.vms.fl = { flake = /tmp; }; services.credlink.host.vms.fl = vmDecl { }; } ];
+    firecracker = [ (oneVm "fc" { microvm.hypervisor = "firecracker"; } (vmDecl { })) ];
+    credential-files-too = [ (oneVm "cf" (lib.recursiveUpdate guests.q35 { microvm.credentialFiles.X = "/run/x"; }) (vmDecl { })) ];
+    oem-credentials-on-cmdline = [ (oneVm "oem" (lib.recursiveUpdate guests.mac { microvm.cloud-hypervisor.platformOEMStrings = [ "io.systemd.credential:X=1" ]; }) (vmDecl { })) ];
+    cid-mismatch = [ (oneVm "cid" guests.web (vmDecl { guestCid = 6; })) ];
+    hypervisor-mismatch = [ (oneVm "hm" guests.web (vmDecl { hypervisor = "qemu"; })) ];
+    vmconfig-for-microvm = [ (oneVm "vc" guests.web (vmDecl { vmConfig = { }; })) ];
+    empty-vm = [ (oneVm "e" guests.web { }) ];
+    bad-name = [ (oneVm "bn" guests.web (vmDecl { settings = { "A=B" = "x"; }; })) ];
+    both-credential-and-setting = [ (oneVm "bs" guests.web (vmDecl { settings = { API_KEY = "x"; }; })) ];
   };
-  host = options: (import ../host.nix {
-    config.services.credlink.host = { package = pkg; vms.web = vm; };
-    inherit lib pkgs options;
-  }).config;
+  assertionAloneCases = {
+    chv-without-config = [ { services.credlink.host.vms.x = vmDecl { }; } ];
+    chv-both-configs = [ { services.credlink.host.vms.x = vmDecl { vmConfig = { }; cloudHypervisorArgs = [ "--cpus" "boot=1" ]; }; } ];
+    qemu-without-args = [ { services.credlink.host.vms.x = vmDecl { hypervisor = "qemu"; }; } ];
+    qemu-microvm-args = [ { services.credlink.host.vms.x = vmDecl { hypervisor = "qemu"; qemuArgs = [ "-M" "microvm" ]; }; } ];
+  };
+  expectedMessages = {
+    qemu-microvm-machine = "builds no SMBIOS tables";
+    flake-vm = "built from a flake or an evaluatedConfig";
+    firecracker = "uses firecracker, which has no SMBIOS";
+    credential-files-too = "credentialFiles is set as well";
+    oem-credentials-on-cmdline = "carries systemd credentials on cloud-hypervisor's command line";
+    cid-mismatch = "guestCid = 6 but microvm.vms.cid.config.microvm.vsock.cid = 5";
+    hypervisor-mismatch = "leave hypervisor unset for microvm.nix VMs";
+    vmconfig-for-microvm = "are for VMs outside microvm.nix";
+    empty-vm = "declares neither credentials nor settings";
+    bad-name = "invalid credential name(s) A=B";
+    both-credential-and-setting = "API_KEY is both a credential and a setting";
+    chv-without-config = "needs exactly one of vmConfig";
+    chv-both-configs = "needs exactly one of vmConfig";
+    qemu-without-args = "qemu outside microvm.nix needs qemuArgs";
+    qemu-microvm-args = "microvm machine, which has no SMBIOS";
+  };
+  assertionResults = lib.mapAttrs (_: refused) assertionCases // lib.mapAttrs (_: refusedAlone) assertionAloneCases;
 
-  package = import ../package.nix { inherit lib; buildGoModule = args: args; };
+  # --- package.nix ------------------------------------------------------------------------------
+  pkgWith = args: (mkPkgs args).callPackage ../package.nix { };
 
-  launcherLine = "/nix/store/00000000000000000000000000000000-credlink-0.1.0/bin/host-launcher run --vm web --hypervisor cloud-hypervisor --all-credentials --ack-timeout 5m --on-failure stop --runtime-dir /run/credlink/web --set \"ENVIRONMENT=prod uction\" --guest-cid 42 --vm-config /nix/store/11111111111111111111111111111111-credlink-web-vm.json";
+  webRun = (runnerText "web").run;
+  webWrapper = wrapperOf "web";
+  launchLine = lib.last (lines webWrapper.credlink.script.text);
 
   cases = {
-    escape-plain = helpers.escapeArg "--vm" == "--vm";
-    escape-space-quote = helpers.escapeArg "a \"b\"" == "\"a \\\"b\\\"\"";
-    escape-percent-dollar = helpers.escapeArg "50% $HOME" == "\"50%% $$HOME\"";
-    escape-percent-quoted = helpers.escapeArg "a%b" == "\"a%%b\"";
-    guest-exec = (guest { }).systemd.services.guest-agent.serviceConfig.ExecStart
-      == "/nix/store/00000000000000000000000000000000-credlink-0.1.0/bin/guest-agent run --source credentials --manifest /nix/store/11111111111111111111111111111111-credlink-manifest.json --metrics-listen :9863";
-    guest-import-credential = (guest { }).systemd.services.guest-agent.serviceConfig.ImportCredential == "*";
-    guest-type-notify = (guest { }).systemd.services.guest-agent.serviceConfig.Type == "notify";
-    guest-firewall = (guest { }).networking.firewall.allowedTCPPorts == [ 9863 ];
-    guest-no-metrics = (guest { metrics = { enable = false; address = ""; port = 9863; }; }).systemd.services.guest-agent.serviceConfig.ExecStart
-      == "/nix/store/00000000000000000000000000000000-credlink-0.1.0/bin/guest-agent run --source credentials --manifest /nix/store/11111111111111111111111111111111-credlink-manifest.json --metrics-listen \"\"";
-    guest-disabled = (import ../guest.nix { config = guestConfig { enable = false; }; inherit lib pkgs; }).config == { };
-    manifest-json = builtins.toJSON (guestConfig { }).services.credlink.guest.manifest == "{\"credentials\":{\"API_KEY\":{\"bytes\":44}},\"unexpected\":\"warn\"}";
-    host-standalone-unit = (host { }).systemd.services ? "credlink-vm-web";
-    host-standalone-exec = (host { }).systemd.services.credlink-vm-web.serviceConfig.ExecStart == launcherLine;
-    host-load-credential = (host { }).systemd.services.credlink-vm-web.serviceConfig.LoadCredential
-      == [ "API_KEY:/run/secrets/web/api-key" "DB_PASSWORD:/run/secrets/web/db" ];
-    host-no-secret-in-exec = builtins.match ".*/run/secrets.*" (host { }).systemd.services.credlink-vm-web.serviceConfig.ExecStart == null;
-    host-microvm-dropin = (host { microvm.vms = { }; }).systemd.services ? "microvm@web";
-    host-microvm-exec = (host { microvm.vms = { }; }).systemd.services."microvm@web".serviceConfig.ExecStart == [ "" launcherLine ];
-    host-assertion = builtins.all (a: a.assertion) (host { }).assertions;
-    host-qemu-args = helpers.execLine (helpers.hostArgs { launcher = "hl"; name = "q"; vm = vm // { hypervisor = "qemu"; settings = { }; guestCid = null; qemuArgs = [ "-machine" "q35" "-append" "console=ttyS0 quiet" ]; }; })
-      == "hl run --vm q --hypervisor qemu --all-credentials --ack-timeout 5m --on-failure stop --runtime-dir /run/credlink/q -- -machine q35 -append \"console=ttyS0 quiet\"";
-    package-subpackages = package.subPackages == [ "cmd/guest-agent" "cmd/host-launcher" ];
-    package-vendorhash = builtins.match "sha256-[A-Za-z0-9+/]{43}=" package.vendorHash != null;
+    # standalone host
+    solo-unit-exists = solo.systemd.services ? "credlink-vm-chv" && solo.systemd.services ? "credlink-vm-qvm";
+    solo-no-assertion = failedAssertions solo == [ ];
+    solo-exec-chv = (svc' solo "credlink-vm-chv").serviceConfig.ExecStart
+      == lib.concatStringsSep " " [ "${solo.services.credlink.host.package}/bin/host-launcher" "run" "--hypervisor" "cloud-hypervisor"
+        "--cloud-hypervisor" "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor" "--vm" "chv"
+        "--credential" "API_KEY=API_KEY" "--credential" "DB_PASSWORD=DB_PASSWORD" "--credential" "JWT_SECRET=JWT_SECRET"
+        "--set" "CLUSTER=eu-west" "--set" "ENVIRONMENT=production"
+        "--manifest" "${builtins.head (builtins.match ".*--manifest ([^ ]+).*" (d (svc' solo "credlink-vm-chv").serviceConfig.ExecStart))}"
+        "--ack-timeout" "5m" "--shutdown-timeout" "30s" "--on-failure" "stop" "--runtime-dir" "/run/credlink/chv" "--guest-cid" "12"
+        "--" "--cpus" "boot=2" "--memory" "size=1024M" "--kernel" "/var/lib/vms/chv/vmlinux" "--cmdline" "console=ttyS0" ];
+    solo-exec-qemu-full-path = contains "--qemu ${pkgs.qemu_kvm}/bin/qemu-system-x86_64 " (svc' solo "credlink-vm-qvm").serviceConfig.ExecStart;
+    solo-exec-qemu-quoting = lib.hasSuffix "-- -machine q35,accel=kvm -m 1024 -kernel /var/lib/vms/qvm/bzImage -append \"console=ttyS0 quiet\"" (svc' solo "credlink-vm-qvm").serviceConfig.ExecStart;
+    solo-type-notify = hasLine "Type=notify" soloUnit && hasLine "NotifyAccess=main" soloUnit;
+    solo-load-credentials = hasLine "LoadCredential=API_KEY:/run/secrets/web/api-key" soloUnit && hasLine "LoadCredential=JWT_SECRET:/run/secrets/web/jwt-secret" soloUnit;
+    solo-restart = hasLine "Restart=on-failure" soloUnit && hasLine "RestartPreventExitStatus=1 2" soloUnit;
+    solo-timeouts = hasLine "TimeoutStartSec=360s" soloUnit && hasLine "TimeoutStopSec=45s" soloUnit && hasLine "KillMode=mixed" soloUnit;
+    solo-instance-substituted = hasLine "RuntimeDirectory=credlink/chv" soloUnit && !(contains "%i" soloUnit) && hasLine "Description=credlink VM chv" soloUnit;
+    solo-no-environment-file = !(contains "EnvironmentFile" soloUnit);
+    solo-no-secret-in-exec = noSecretPath (execTexts solo);
+    # the unit = systemd/credlink-vm@.service, key by key, except what the module documents it sets
+    solo-matches-file = sameAsFile (import ../units.nix).vmStandalone.Service [ "ExecStart" "EnvironmentFile" "TimeoutStartSec" "TimeoutStopSec" ] [ "%i" ] [ "chv" ] soloUnit;
+
+    # microvm.nix host: the drop-in for microvm@web
+    ch-vsock-no-assertion = failedAssertions host == [ ];
+    ch-dropin-type-notify-once = countPrefix "Type=" (unitOf "microvm@web") == 1 && hasLine "Type=notify" (unitOf "microvm@web");
+    ch-novsock-type-notify = hasLine "Type=notify" (unitOf "microvm@mac") && !(contains "Type=simple" (unitOf "microvm@mac"));
+    ch-notify-access-main = hasLine "NotifyAccess=main" (unitOf "microvm@web");
+    ch-load-credentials = builtins.all (n: hasLine "LoadCredential=${n}:${secrets.${n}}" (unitOf "microvm@web")) (builtins.attrNames secrets);
+    ch-restart-prevent = hasLine "RestartPreventExitStatus=1 2" (unitOf "microvm@web");
+    ch-timeout-start-from-ack = hasLine "TimeoutStartSec=360s" (unitOf "microvm@web") && hasLine "TimeoutStartSec=180s" (unitOf "microvm@bal");
+    ch-graceful-stop = hasLine "KillMode=mixed" (unitOf "microvm@web") && hasLine "ExecStop=" (unitOf "microvm@web")
+      && hasLine "TimeoutStopSec=45s" (unitOf "microvm@web") && hasLine "TimeoutStopSec=75s" (unitOf "microvm@bal");
+    ch-dropin-keeps-runner = !(contains "ExecStart=" (unitOf "microvm@web")) && (svc "microvm@web").overrideStrategy == "asDropin";
+    ch-dropin-state-dir = hasLine "ReadWritePaths=/var/lib/microvms/web" (unitOf "microvm@web") && hasLine "RuntimeDirectory=credlink/web" (unitOf "microvm@web");
+    ch-dropin-matches-file = sameAsFile (import ../units.nix).microvmDropin.Service [ "ExecStart" "Type" "TimeoutStartSec" "TimeoutStopSec" ] [ "%i" ] [ "web" ] (unitOf "microvm@web");
+    template-untouched = let t = unitOf "microvm@"; in hasLine "ExecStart=/var/lib/microvms/%i/current/bin/microvm-run" t
+      && hasLine "User=microvm" t && hasLine "Restart=always" t && hasLine "NotifyAccess=all" t && hasLine "Type=simple" t
+      && !(contains "credlink" t) && !(contains "LoadCredential" t);
+    other-microvm-untouched = !(contains "credlink" (unitOf "microvm@nocred")) && (wrapperOf "nocred") ? credlink == false;
+    no-secret-in-exec = noSecretPath (execTexts host ++ [ webRun webWrapper.credlink.script.text ]);
+
+    # the ExecStart chain: microvm@ → microvm-run (microvm.nix) → wrapper → host-launcher
+    chain-run-execs-wrapper = contains "exec -a \"microvm@web\" ${webWrapper}/bin/cloud-hypervisor " webRun;
+    chain-run-keeps-prestart = contains "rm -f 'web.sock'" webRun && contains "web-var.img" webRun;
+    chain-macvtap-fds = contains "exec 3<>/dev/tap$(< /sys/class/net/vm-mac/ifindex)" (runnerText "mac").run;
+    chain-wrapper-execs-launcher = launchLine == "exec ${lib.escapeShellArgs webWrapper.credlink.args} -- \"$@\"";
+    chain-launcher-args = lib.take 6 webWrapper.credlink.args == [ "${host.services.credlink.host.package}/bin/host-launcher" "run"
+      "--hypervisor" "cloud-hypervisor" "--cloud-hypervisor" "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor" ];
+    chain-wrapper-version = webWrapper.version == pkgs.cloud-hypervisor.version;
+    chain-command-is-wrapper = lib.hasPrefix "${webWrapper}/bin/cloud-hypervisor " (hypervisorCommand "web");
+    chain-balloon-uses-real-ch-remote = contains "${wrapperOf "bal"}/bin/ch-remote --api-socket bal.sock resize --balloon" (runnerText "bal").whole
+      && contains "ln -s \"$f\" $out/bin/" webWrapper.script;
+    chain-manifest-from-decl = builtins.elem "--manifest" webWrapper.credlink.args;
+    chain-guest-cid = lib.hasInfix "--guest-cid 9" (toString (wrapperOf "mac").credlink.args);
+    qemu-q35-wrapped = (wrapperOf "q35").credlink.hypervisor == "qemu"
+      && lib.hasPrefix "${wrapperOf "q35"}/bin/qemu-system-x86_64 " (hypervisorCommand "q35")
+      && builtins.elem "${pkgs.qemu_kvm}/bin/qemu-system-x86_64" (wrapperOf "q35").credlink.args;
+    qemu-dropin = hasLine "Type=notify" (unitOf "microvm@q35") && hasLine "LoadCredential=API_KEY:/run/secrets/web/api-key" (unitOf "microvm@q35");
+    outside-microvm-vms = (svc "credlink-vm-plain").serviceConfig ? ExecStart
+      && contains "--vm-config /nix/store/" (svc "credlink-vm-plain").serviceConfig.ExecStart
+      && !(host.systemd.services ? "microvm@plain") && !(host.microvm.vms ? plain);
+
+    # refusals, each with its message
+    assertions-fire = builtins.all (n: builtins.any (m: contains expectedMessages.${n} m) assertionResults.${n}) (builtins.attrNames expectedMessages);
+
+    # option types
+    secret-path-literal-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { credentials.K = ./eval.nix; }; } ]).services.credlink.host.vms.x.credentials;
+    secret-store-path-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { credentials.K = "${pkgs.writeText "k" "v"}"; }; } ]).services.credlink.host.vms.x.credentials;
+    secret-store-string-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { credentials.K = "/nix/store/aaaa-k"; }; } ]).services.credlink.host.vms.x.credentials;
+    secret-relative-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { credentials.K = "run/k"; }; } ]).services.credlink.host.vms.x.credentials;
+    secret-absolute-accepted = !(throws (eval [ { services.credlink.host.vms.x = vmDecl { }; } ]).services.credlink.host.vms.x.credentials);
+    cid-reserved-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { guestCid = 2; }; } ]).services.credlink.host.vms.x.guestCid;
+    cid-3-accepted = (eval [ { services.credlink.host.vms.x = vmDecl { guestCid = 3; }; } ]).services.credlink.host.vms.x.guestCid == 3;
+    duration-refused = throws (eval [ { services.credlink.host.vms.x = vmDecl { ackTimeout = "5 minutes"; }; } ]).services.credlink.host.vms.x.ackTimeout;
+    manifest-merges = (eval [ { services.credlink.host.vms.x = vmDecl { }; } { services.credlink.host.vms.x.manifest.credentials.EXTRA.bytes = 8; } ]).services.credlink.host.vms.x.manifest.credentials
+      == manifest.credentials // { EXTRA.bytes = 8; };
+    vmconfig-merges = (eval [ { services.credlink.host.vms.x.vmConfig.payload.kernel = "/k"; } { services.credlink.host.vms.x.vmConfig.memory.size = 1; } ]).services.credlink.host.vms.x.vmConfig
+      == { payload.kernel = "/k"; memory.size = 1; };
+    manifest-conflict-refused = throws (eval [ { services.credlink.host.vms.x.manifest.unexpected = "warn"; } { services.credlink.host.vms.x.manifest.unexpected = "fail"; } ]).services.credlink.host.vms.x.manifest;
+    duration-seconds = map (import ../lib.nix).durationSeconds [ "5m" "90s" "1m30s" "1h" "1500ms" ] == [ 300 90 90 3600 2 ];
+
+    # guest module = systemd/guest-agent.service + its ExecStart
+    guest-exec = lib.hasPrefix "${guestCfg.services.credlink.guest.package}/bin/guest-agent run --source credentials --manifest /nix/store/" guestCfg.systemd.services.guest-agent.serviceConfig.ExecStart;
+    guest-matches-file = sameAsFile (import ../units.nix).guestAgent.Service [ "ExecStart" "ExecReload" ] [ ] [ ] guestUnit;
+    guest-ip-restrictions = hasLine "IPAddressDeny=any" guestUnit && hasLine "Documentation=https://github.com/credlink/credlink#guest-agent" guestUnit;
+    guest-reload-store-kill = hasLine "ExecReload=${pkgs.coreutils}/bin/kill -HUP $MAINPID" guestUnit;
+    guest-manifest-merges = guestCfg.services.credlink.guest.manifest.credentials.EXTRA.bytes == 8 && guestCfg.services.credlink.guest.manifest.credentials.API_KEY.bytes == 44;
+    guest-firewall = guestCfg.networking.firewall.allowedTCPPorts == [ 9863 ];
+
+    # package.nix
+    package-go126-default = (pkgWith { goVersion = "1.26.2"; haveBuildGo126Module = false; }).builtWith == "buildGoModule (go 1.26.2)";
+    package-go125-uses-126 = (pkgWith { goVersion = "1.25.4"; haveBuildGo126Module = true; }).builtWith == "buildGo126Module";
+    package-go125-refused = throws (pkgWith { goVersion = "1.25.4"; haveBuildGo126Module = false; }).builtWith;
+    package-src-only-sources = let
+        files = map (f: lib.removePrefix (toString ../.. + "/") (toString f)) (lib.fileset.toList (pkgWith { }).goModuleArgs.passthru.sources);
+        top = lib.unique (map (f: builtins.head (lib.splitString "/" f)) files);
+      in lib.sort (a: b: a < b) top == [ "cmd" "go.mod" "go.sum" "pkg" ] && builtins.elem "cmd/host-launcher/main.go" files;
+    package-subpackages = (pkgWith { }).goModuleArgs.subPackages == [ "cmd/guest-agent" "cmd/host-launcher" ];
   };
+
+  svc' = cfg: name: cfg.systemd.services.${name};
+
+  # Every key=value of a unit file's [Service] section (after substituting %i) appears in the
+  # rendered unit exactly as often as in the file, except the keys the module sets itself.
+  sameAsFile = fileService: ownKeys: from: to: text:
+    let
+      kept = removeAttrs fileService ownKeys;
+      expected = lib.concatLists (lib.mapAttrsToList (k: v: map (x: "${k}=${builtins.replaceStrings from to x}") (lib.toList v)) kept);
+      rendered = lines text;
+    in
+    builtins.all (l: builtins.length (builtins.filter (x: x == l) rendered) == builtins.length (builtins.filter (x: x == l) expected)) expected;
+
   failed = builtins.filter (n: !cases.${n}) (builtins.attrNames cases);
+
+  # Inputs for run.sh's translation check: what the wrapper runs and what the command means.
+  shape = name:
+    let
+      g = guestOf name;
+      m = g.microvm;
+    in
+    {
+      args = (wrapperOf name).credlink.args;
+      command = lib.removePrefix "${wrapperOf name}/bin/cloud-hypervisor " (hypervisorCommand name);
+      manifest = builtins.toJSON manifest;
+      expect = {
+        inherit (m) vcpu mem balloon initialBalloonMem deflateOnOOM storeOnDisk;
+        storeDisk = if m.storeOnDisk then toString m.storeDisk else null;
+        vsockCid = m.vsock.cid;
+        guestCid = host.services.credlink.host.vms.${name}.guestCid;
+        kernel = "${m.kernel.dev}/vmlinux";
+        initramfs = m.initrdPath;
+        kernelParams = m.kernelParams;
+        volumes = map (v: { image = toString v.image; inherit (v) readOnly direct; serial = v.serial; }) m.volumes;
+        shares = map (s: { inherit (s) tag socket; }) (builtins.filter (s: s.proto == "virtiofs") m.shares);
+        interfaces = map (i: { inherit (i) type id mac; }) m.interfaces;
+        virtiofs = builtins.any (s: s.proto == "virtiofs") m.shares;
+        apiSocket = m.socket;
+        credentials = builtins.attrNames secrets;
+        settings = plain;
+      };
+    };
 in
 {
   passed = builtins.length (builtins.attrNames cases) - builtins.length failed;
   inherit failed;
+  shapes = lib.genAttrs [ "web" "mac" "bal" ] shape;
 }

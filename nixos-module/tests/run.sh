@@ -1,14 +1,105 @@
 #!/usr/bin/env bash
-# Parses every .nix file and runs tests/eval.nix; prints "N passed, N failed".
+# make nix: evaluates credlink's Nix code for real, as far as this machine allows.
+#  1. every .nix file parses;
+#  2. tests/eval.nix: the modules under the REAL nixpkgs lib.evalModules with microvm.nix's REAL
+#     host module, guest modules and runners (shared/third-party snapshots), NixOS stand-in;
+#  3. the translation check: microvm.nix's generated cloud-hypervisor command lines for three VM
+#     shapes, fed through the module's wrapper argv to the real `host-launcher plan --format json`
+#     (built here), compared field by field (tests/plan-check.nix); no secret byte in any output;
+#  4. option type errors carry their message; flake.nix and the clan service evaluate.
+# Needs: nix-instantiate (Debian's nix-bin 2.8 is enough), go, tar; shared/third-party beside
+# the repository (CI: ../shared), or CREDLINK_SHARED=DIR.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-for f in *.nix tests/*.nix; do
-  nix-instantiate --store dummy:// --parse "$f" >/dev/null || { echo "parse $f: FAIL"; exit 1; }
-  echo "parse $f: ok"
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+shared=""
+for c in "${CREDLINK_SHARED:-}" "$root/../shared" "$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)/../../shared"; do
+  if [ -n "$c" ] && [ -f "$c/third-party/nixpkgs-lib.tar.gz" ] && [ -f "$c/third-party/microvm.nix.tar.gz" ]; then shared=$(cd "$c" && pwd); break; fi
 done
-out=$(nix-instantiate --store dummy:// --eval --strict --json tests/eval.nix)
-echo "eval: $out"
-passed=$(echo "$out" | sed -n 's/.*"passed":\([0-9]*\).*/\1/p')
-failed=$(echo "$out" | sed -n 's/.*"failed":\[\(.*\)\].*/\1/p' | tr ',' '\n' | grep -c . || true)
-echo "nix: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+if [ -z "$shared" ]; then
+  echo "nix: FAIL: shared/third-party (nixpkgs-lib.tar.gz, microvm.nix.tar.gz) not found beside the repository ($root/../shared); set CREDLINK_SHARED=DIR" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/tp/lib" "$tmp/tp/microvm"
+tar -xzf "$shared/third-party/nixpkgs-lib.tar.gz" -C "$tmp/tp/lib"
+tar -xzf "$shared/third-party/microvm.nix.tar.gz" -C "$tmp/tp/microvm"
+echo "third-party: $shared/third-party (nixpkgs lib, microvm.nix; see its README for commits)"
+
+nixeval() { nix-instantiate --store dummy:// --eval --strict "$@" 2> >(grep -v '^trace: evaluation warning' >&2); }
+fail=0
+
+# 1. parse
+for f in flake.nix nixos-module/*.nix nixos-module/clan/*.nix nixos-module/tests/*.nix nixos-module/tests/stand-in/*.nix; do
+  nix-instantiate --store dummy:// --parse "$f" >/dev/null || { echo "parse $f: FAIL"; fail=1; }
+done
+echo "parse: $(ls flake.nix nixos-module/*.nix nixos-module/clan/*.nix nixos-module/tests/*.nix nixos-module/tests/stand-in/*.nix | wc -l) files"
+
+# 2. module evaluation
+out=$(nixeval --json nixos-module/tests/eval.nix --arg tp "$tmp/tp" -A passed)
+bad=$(nixeval --json nixos-module/tests/eval.nix --arg tp "$tmp/tp" -A failed)
+echo "eval (real lib.evalModules + microvm.nix): $out passed, failed: $bad"
+[ "$bad" = "[]" ] || fail=1
+
+# 3. translation of microvm.nix's command lines by the real host-launcher
+CGO_ENABLED=0 go build -o "$tmp/host-launcher" ./cmd/host-launcher
+nix-instantiate --store dummy:// --eval --strict nixos-module/tests/shapes.nix --arg tp "$tmp/tp" 2>&1 >/dev/null \
+  | sed -n '/#CREDLINK-SHAPES-BEGIN/,/#CREDLINK-SHAPES-END/p' | sed 's/^trace: //' > "$tmp/shapes.sh"
+# shellcheck disable=SC1091
+source "$tmp/shapes.sh"
+[ "${#shapes[@]}" -eq 3 ] || { echo "nix: FAIL: expected 3 VM shapes from shapes.nix, got ${#shapes[@]}"; exit 1; }
+mkdir -p "$tmp/plans" "$tmp/creds" "$tmp/run"
+# Secrets of the manifest's lengths (44, 64, 96 bytes), random, searched for in every output.
+head -c 33 /dev/urandom | base64 -w0 > "$tmp/creds/API_KEY"
+head -c 48 /dev/urandom | base64 -w0 > "$tmp/creds/DB_PASSWORD"
+head -c 72 /dev/urandom | base64 -w0 > "$tmp/creds/JWT_SECRET"
+chmod 0400 "$tmp/creds"/*
+for s in "${shapes[@]}"; do
+  declare -n A="shape_${s}_args" C="shape_${s}_cmd" M="shape_${s}_manifest"
+  printf '%s' "$M" > "$tmp/manifest-$s.json"
+  # The wrapper's argv with `run` → `plan --format json` and this machine's paths for the store
+  # paths that exist only in a real deployment (the launcher, the manifest, the runtime dir).
+  a=("${A[@]}"); a[0]=$tmp/host-launcher; a[1]=plan
+  for i in "${!a[@]}"; do
+    case "${a[$i]}" in
+      --manifest) a[i+1]=$tmp/manifest-$s.json ;;
+      --runtime-dir) a[i+1]=$tmp/run ;;
+    esac
+  done
+  if ! (cd "$tmp" && CREDENTIALS_DIRECTORY=$tmp/creds "${a[@]}" --format json -- "${C[@]}") > "$tmp/plans/$s.json" 2> "$tmp/plans/$s.err"; then
+    echo "plan $s: FAIL"; sed 's/^/    /' "$tmp/plans/$s.err"; fail=1
+  fi
+  unset -n A C M
+done
+if [ $fail -eq 0 ]; then
+  res=$(nixeval --json nixos-module/tests/plan-check.nix --arg tp "$tmp/tp" --arg planDir "$tmp/plans")
+  echo "translation (microvm.nix command lines → host-launcher plan): $res"
+  case "$res" in *'"failed":[]'*) ;; *) fail=1 ;; esac
+fi
+for f in "$tmp"/creds/*; do
+  if grep -rqF -- "$(cat "$f")" "$tmp/plans" "$tmp/shapes.sh"; then echo "secret $(basename "$f") found in plan output: FAIL"; fail=1; fi
+done
+echo "secret scan: $(ls "$tmp/creds" | wc -l) secrets searched in $(ls "$tmp/plans" | wc -l) plan outputs"
+
+# 4. type errors say why (the module system's message names the option and our type)
+expect_error() { # name expected-substring nix-expression
+  local err
+  if err=$(nixeval --arg tp "$tmp/tp" -E "{ tp }: $3" 2>&1); then echo "type error $1: FAIL (evaluated)"; fail=1; return; fi
+  if grep -qF -- "$2" <<<"$err"; then echo "type error $1: ok"; else echo "type error $1: FAIL"; echo "$err" | grep -v '^trace:' | head -5 | sed 's/^/    /'; fail=1; fi
+}
+h="(import $root/nixos-module/tests/harness.nix { inherit tp; })"
+expect_error secret-path-literal "outside the Nix store" "$h.hostVm { credentials.K = $root/README.md; }"
+expect_error secret-store-path "outside the Nix store" "$h.hostVm { credentials.K = \"/nix/store/aaaa-k\"; }"
+expect_error cid-reserved "between 3 and 4294967294" "$h.hostVm { guestCid = 2; }"
+expect_error manifest-conflict "conflicting definition values" "$h.hostVm2 { manifest.unexpected = \"warn\"; } { manifest.unexpected = \"fail\"; }"
+expect_error type-conflict-without-force "conflicting definition values" "$h.unitConflict"
+
+# flake.nix and the clan service (what evaluates without nixpkgs; see README)
+res=$(nixeval --json nixos-module/tests/flake.nix --arg tp "$tmp/tp" --arg root "$root")
+echo "flake + clan: $res"
+case "$res" in *'"failed":[]'*) ;; *) fail=1 ;; esac
+
+[ $fail -eq 0 ] && echo "nix: ok" || echo "nix: FAIL"
+exit $fail

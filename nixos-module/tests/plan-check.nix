@@ -1,0 +1,72 @@
+# Checks host-launcher's translation of microvm.nix's real cloud-hypervisor command lines, field
+# by field, against what the microvm.nix declaration means (eval.nix `shapes.*.expect`):
+#   nix-instantiate --eval --strict --json tests/plan-check.nix --arg tp DIR --arg planDir DIR
+# planDir holds NAME.json = `host-launcher plan --format json` (credlink-plan/1) for each shape,
+# run by run.sh on the wrapper's argv with microvm-run's arguments after `--`.
+# Field names and units: cloud-hypervisor's VmConfig (vmm/src/vm_config.rs): sizes in bytes,
+# num_queues counts queues (a queue pair is 2), serial/console modes as enum names.
+{ tp, planDir }:
+let
+  lib = import ./stand-in/lib28.nix (tp + "/lib/lib");
+  r = import ./eval.nix { inherit tp; };
+  MiB = 1048576;
+
+  check = name:
+    let
+      e = r.shapes.${name}.expect;
+      args = r.shapes.${name}.args;
+      p = builtins.fromJSON (builtins.readFile (planDir + "/${name}.json"));
+      ch = p.cloud_hypervisor;
+      v = ch.vm_config;
+      argAfter = flag: builtins.elemAt args (lib.lists.findFirstIndex (a: a == flag) null args + 1);
+      realCH = argAfter "--cloud-hypervisor";
+      queues = if e.vcpu > 1 then e.vcpu else 1;
+      oem = v.platform.oem_strings;
+      creds = lib.listToAttrs (map (c: lib.nameValuePair c.name c) p.credentials);
+      netOf = i: if i.type == "tap" then lib.findFirst (n: (n.tap or null) == i.id) null (v.net or [ ])
+        else lib.findFirst (n: (n.mac or null) == i.mac) null (ch.add_net or [ ]);
+      expectedDisks =
+        lib.optional e.storeOnDisk { path = e.storeDisk; readonly = true; }
+        ++ map (vol: { path = vol.image; readonly = vol.readOnly; direct = vol.direct; }) e.volumes;
+      cases = {
+        format = p.format == "credlink-plan/1" && p.vm == name && p.hypervisor == "cloud-hypervisor";
+        # VMM-level options stay on the process, the VM goes through the private API socket
+        exec = builtins.head p.exec == realCH && lib.hasInfix "--seccomp true" (toString p.exec)
+          && !(lib.hasInfix "--kernel" (toString p.exec)) && !(lib.hasInfix "oem_strings" (toString p.exec));
+        # the caller's --api-socket becomes the filtered proxy for microvm-balloon/ch-remote
+        api-proxy = ch.api_proxy == e.apiSocket && ch.api_socket != e.apiSocket;
+        cpus = v.cpus.boot_vcpus == e.vcpu;
+        memory = v.memory.size == e.mem * MiB && v.memory.shared == e.virtiofs && v.memory.mergeable == !e.virtiofs;
+        kernel = v.payload.kernel == e.kernel && v.payload.initramfs == e.initramfs;
+        cmdline = builtins.all (k: builtins.elem k (lib.splitString " " v.payload.cmdline)) (e.kernelParams ++ [ "console=ttyS0" "reboot=t" "panic=-1" ]);
+        disks = builtins.length (v.disks or [ ]) == builtins.length expectedDisks
+          && builtins.all (x: x) (lib.zipListsWith (want: got: builtins.all (k: got.${k} == want.${k}) (builtins.attrNames want)
+              && got.num_queues == queues) expectedDisks (v.disks or [ ]));
+        fs = map (f: { inherit (f) tag socket; }) (v.fs or [ ]) == e.shares;
+        net = builtins.length (v.net or [ ]) + builtins.length (ch.add_net or [ ]) == builtins.length e.interfaces
+          && builtins.all (i: let n = netOf i; in n != null && n.mac == i.mac
+              && (if i.type == "tap" then n.num_queues == 2 * queues
+                  else builtins.length n.fds == queues && n.num_queues == 2 * builtins.length n.fds)) e.interfaces;
+        vsock = let cid = if e.vsockCid != null then e.vsockCid else e.guestCid; in
+          v ? vsock && (cid == null || v.vsock.cid == cid);
+        balloon = if e.balloon then v.balloon.size == e.initialBalloonMem * MiB && v.balloon.deflate_on_oom == e.deflateOnOOM && v.balloon.free_page_reporting
+          else !(v ? balloon) || v.balloon == null;
+        serial-console = v.serial.mode == "Tty" && v.console.mode == "Null" && v.watchdog == true;
+        # microvm.nix's own vmm.notify_socket string is replaced by host-launcher's (never relayed)
+        notify = if e.vsockCid != null
+          then p.guest_notify != "" && p.guest_notify != "vsock-stream:2:8888" && creds ? "vmm.notify_socket"
+          else !(p ? guest_notify) || p.guest_notify == "";
+        # every credential and setting by name, redacted, with its size; nothing else unnamed
+        credentials = builtins.all (n: creds ? ${n} && !creds.${n}.control) (e.credentials ++ builtins.attrNames e.settings)
+          && builtins.all (n: creds.${n}.bytes == builtins.stringLength e.settings.${n}) (builtins.attrNames e.settings)
+          && builtins.all (s: lib.hasInfix "=[redacted " s) oem
+          && builtins.length oem == builtins.length p.credentials;
+      };
+    in
+    map (c: "${name}: ${c}") (builtins.filter (c: !cases.${c}) (builtins.attrNames cases));
+  names = builtins.attrNames r.shapes;
+in
+{
+  checked = builtins.length names;
+  failed = lib.concatMap check names;
+}
