@@ -4,9 +4,10 @@
 #   nix-instantiate --store dummy:// --eval --strict --json tests/eval.nix --arg tp DIR
 # Result: { passed; failed = [ names ]; shapes = { NAME = { args; command; manifest; expect; }; }; }
 # `shapes` feeds run.sh's check of host-launcher's translation (plan-check.nix).
-{ tp }:
+{ tp ? null, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
 let
-  h = import ./harness.nix { inherit tp; };
+  h = import ./harness.nix { inherit libDir microvmDir; };
+  helpers = import ../lib.nix;
   inherit (h) lib mkPkgs pkgs microvmHost microvmLib eval;
   failedAssertions = cfg: map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
   # Does evaluating `x` deeply throw (a type error, a conflict)?
@@ -97,7 +98,7 @@ let
         writeShellScript = inline;
         buildPackages = g.microvm.vmHostPackages // { runCommand = _: _: script: script; };
       };
-      out = import (tp + "/microvm/lib/runner.nix") {
+      out = import (microvmDir + "/lib/runner.nix") {
         inherit pkgs;
         microvmConfig = g.microvm // { inherit (g.networking) hostName; inherit (g.microvm) hypervisor; vmHostPackages = hp; };
         toplevel = g.system.build.toplevel;
@@ -111,7 +112,7 @@ let
     let
       g = guestOf name;
       mc = g.microvm // { inherit (g.networking) hostName; inherit (g.microvm) hypervisor; };
-      hc = import (tp + "/microvm/lib/runners/${g.microvm.hypervisor}.nix") {
+      hc = import (microvmDir + "/lib/runners/${g.microvm.hypervisor}.nix") {
         inherit pkgs; microvmConfig = mc;
         inherit (microvmLib) withDriveLetters extractOptValues extractParamValue;
         inherit (microvmLib.makeMacvtap { microvmConfig = mc; hypervisorConfig = hc; }) macvtapFds;
@@ -272,6 +273,10 @@ let
     vmconfig-merges = (eval [ { services.credlink.host.vms.x.vmConfig.payload.kernel = "/k"; } { services.credlink.host.vms.x.vmConfig.memory.size = 1; } ]).services.credlink.host.vms.x.vmConfig
       == { payload.kernel = "/k"; memory.size = 1; };
     manifest-conflict-refused = throws (eval [ { services.credlink.host.vms.x.manifest.unexpected = "warn"; } { services.credlink.host.vms.x.manifest.unexpected = "fail"; } ]).services.credlink.host.vms.x.manifest;
+    escape-plain = helpers.escapeArg "--vm" == "--vm";
+    escape-space-quote = helpers.escapeArg "a \"b\"" == "\"a \\\"b\\\"\"";
+    escape-percent-dollar = helpers.escapeArg "50% $HOME" == "\"50%% $$HOME\"";
+    credential-names = map helpers.validCredentialName [ "API_KEY" "a.b-c" "." ".." "a/b" "a:b" "a=b" "a b" "" ] == [ true true false false false false false false false ];
     duration-seconds = map (import ../lib.nix).durationSeconds [ "5m" "90s" "1m30s" "1h" "1500ms" ] == [ 300 90 90 3600 2 ];
 
     # guest module = systemd/guest-agent.service + its ExecStart

@@ -1,13 +1,13 @@
 # Shared by the evaluation tests: the REAL nixpkgs lib (on Nix 2.8, see stand-in/lib28.nix), the
 # stand-in package set, and evaluators for a host built from the stand-in NixOS, credlink's
 # modules and, where asked, microvm.nix's REAL host module.
-{ tp }:
+{ libDir, microvmDir }:
 rec {
-  lib = import ./stand-in/lib28.nix (tp + "/lib/lib");
+  lib = import ./stand-in/lib28.nix libDir;
   mkPkgs = args: import ./stand-in/pkgs.nix ({ inherit lib; nixpkgsPath = ./stand-in/nixpkgs; } // args);
   pkgs = mkPkgs { };
-  microvmHost = tp + "/microvm/nixos-modules/host";
-  microvmLib = import (tp + "/microvm/lib") { inherit lib; };
+  microvmHost = microvmDir + "/nixos-modules/host";
+  microvmLib = import (microvmDir + "/lib") { inherit lib; };
 
   evalWith = base: modules: (lib.evalModules {
     modules = [ ./stand-in/nixos.nix { _module.args.pkgs = pkgs; } ] ++ base ++ modules;

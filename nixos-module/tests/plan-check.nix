@@ -5,10 +5,10 @@
 # run by run.sh on the wrapper's argv with microvm-run's arguments after `--`.
 # Field names and units: cloud-hypervisor's VmConfig (vmm/src/vm_config.rs): sizes in bytes,
 # num_queues counts queues (a queue pair is 2), serial/console modes as enum names.
-{ tp, planDir }:
+{ tp, planDir, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
 let
-  lib = import ./stand-in/lib28.nix (tp + "/lib/lib");
-  r = import ./eval.nix { inherit tp; };
+  lib = import ./stand-in/lib28.nix libDir;
+  r = import ./eval.nix { inherit libDir microvmDir; };
   MiB = 1048576;
 
   check = name:

@@ -22,7 +22,7 @@ if [ -z "$shared" ]; then
   exit 1
 fi
 
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); [ -n "${KEEP:-}" ] && echo "keeping $tmp" || trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/tp/lib" "$tmp/tp/microvm"
 tar -xzf "$shared/third-party/nixpkgs-lib.tar.gz" -C "$tmp/tp/lib"
 tar -xzf "$shared/third-party/microvm.nix.tar.gz" -C "$tmp/tp/microvm"
@@ -44,7 +44,8 @@ echo "eval (real lib.evalModules + microvm.nix): $out passed, failed: $bad"
 [ "$bad" = "[]" ] || fail=1
 
 # 3. translation of microvm.nix's command lines by the real host-launcher
-CGO_ENABLED=0 go build -o "$tmp/host-launcher" ./cmd/host-launcher
+# (HOST_LAUNCHER=PATH checks another build, e.g. a branch's.)
+if [ -n "${HOST_LAUNCHER:-}" ]; then cp "$HOST_LAUNCHER" "$tmp/host-launcher"; else CGO_ENABLED=0 go build -o "$tmp/host-launcher" ./cmd/host-launcher; fi
 nix-instantiate --store dummy:// --eval --strict nixos-module/tests/shapes.nix --arg tp "$tmp/tp" 2>&1 >/dev/null \
   | sed -n '/#CREDLINK-SHAPES-BEGIN/,/#CREDLINK-SHAPES-END/p' | sed 's/^trace: //' > "$tmp/shapes.sh"
 # shellcheck disable=SC1091
@@ -89,7 +90,7 @@ expect_error() { # name expected-substring nix-expression
   if err=$(nixeval --arg tp "$tmp/tp" -E "{ tp }: $3" 2>&1); then echo "type error $1: FAIL (evaluated)"; fail=1; return; fi
   if grep -qF -- "$2" <<<"$err"; then echo "type error $1: ok"; else echo "type error $1: FAIL"; echo "$err" | grep -v '^trace:' | head -5 | sed 's/^/    /'; fail=1; fi
 }
-h="(import $root/nixos-module/tests/harness.nix { inherit tp; })"
+h="(import $root/nixos-module/tests/harness.nix { libDir = tp + \"/lib/lib\"; microvmDir = tp + \"/microvm\"; })"
 expect_error secret-path-literal "outside the Nix store" "$h.hostVm { credentials.K = $root/README.md; }"
 expect_error secret-store-path "outside the Nix store" "$h.hostVm { credentials.K = \"/nix/store/aaaa-k\"; }"
 expect_error cid-reserved "between 3 and 4294967294" "$h.hostVm { guestCid = 2; }"
@@ -97,9 +98,26 @@ expect_error manifest-conflict "conflicting definition values" "$h.hostVm2 { man
 expect_error type-conflict-without-force "conflicting definition values" "$h.unitConflict"
 
 # flake.nix and the clan service (what evaluates without nixpkgs; see README)
-res=$(nixeval --json nixos-module/tests/flake.nix --arg tp "$tmp/tp" --arg root "$root")
-echo "flake + clan: $res"
-case "$res" in *'"failed":[]'*) ;; *) fail=1 ;; esac
+fl=(nixos-module/tests/flake.nix --arg tp "$tmp/tp" --arg root "$root")
+res=$(nixeval --json "${fl[@]}" -A failed)
+echo "flake + clan: $(nixeval --json "${fl[@]}" -A passed) cases, failed: $res"
+[ "$res" = "[]" ] || fail=1
+# The clan vars generator script, run for real: exact lengths, a bad prompt refused.
+nix-instantiate --store dummy:// --eval --strict --arg tp "$tmp/tp" --arg root "$root" \
+  -E "{ tp, root }: builtins.trace (import $root/nixos-module/tests/flake.nix { inherit tp root; }).script 0" 2>&1 >/dev/null \
+  | grep -v '^trace: evaluation warning' | sed '1s/^trace: //' > "$tmp/generate.sh"
+mkdir -p "$tmp/gen/out" "$tmp/gen/prompts"
+head -c 48 /dev/urandom | base64 -w0 > "$tmp/gen/prompts/JWT_SECRET"; echo >> "$tmp/gen/prompts/JWT_SECRET"
+if (cd "$tmp/gen" && out=$tmp/gen/out prompts=$tmp/gen/prompts bash "$tmp/generate.sh") \
+   && [ "$(wc -c < "$tmp/gen/out/API_KEY")" -eq 44 ] && [ "$(wc -c < "$tmp/gen/out/DB_PASSWORD")" -eq 64 ] \
+   && [ "$(wc -c < "$tmp/gen/out/JWT_SECRET")" -eq 64 ] && [ "$(stat -c %a "$tmp/gen/out/API_KEY")" = 600 ]; then
+  echo "clan generator: ok (44/64/64 bytes, mode 0600 before clan installs it 0400)"
+else echo "clan generator: FAIL"; fail=1; fi
+printf 'short\n' > "$tmp/gen/prompts/JWT_SECRET"; rm -f "$tmp/gen/out"/*
+if err=$(cd "$tmp/gen" && out=$tmp/gen/out prompts=$tmp/gen/prompts bash "$tmp/generate.sh" 2>&1); then
+  echo "clan generator, short prompt: FAIL (accepted)"; fail=1
+elif grep -q "JWT_SECRET: 5 bytes, want at least 64" <<<"$err" && ! grep -q short <<<"$err"; then echo "clan generator, short prompt: refused ok"
+else echo "clan generator, short prompt: FAIL: $err"; fail=1; fi
 
 [ $fail -eq 0 ] && echo "nix: ok" || echo "nix: FAIL"
 exit $fail

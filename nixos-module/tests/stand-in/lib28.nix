@@ -12,7 +12,7 @@ let
     flakeRefToString = _: throw "builtins.flakeRefToString is not available on Nix 2.8";
     parseFlakeRef = _: throw "builtins.parseFlakeRef is not available on Nix 2.8";
   };
-  b = builtins // polyfills;
+  b = polyfills // builtins; # a Nix that has them keeps its own
   scope = {
     builtins = b;
     import = p: builtins.scopedImport scope p;

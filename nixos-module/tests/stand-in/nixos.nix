@@ -131,7 +131,6 @@ in
     users = loose { };
     virtualisation = loose { };
     programs = loose { };
-    clan = loose { };
   };
   config = {
     system.build.toplevel = pkgs.runCommand "nixos-system-${config.networking.hostName}" { } "";
