@@ -24,6 +24,8 @@
       nixosModules = {
         host = withPackage ./nixos-module/host.nix [ "services" "credlink" "host" "package" ];
         guest = withPackage ./nixos-module/guest.nix [ "services" "credlink" "guest" "package" ];
+        # In a microvm.nix guest built from a flake (declarative VMs get it from the host module).
+        microvm-guest = ./nixos-module/microvm-guest.nix;
         default = { imports = [ self.nixosModules.host self.nixosModules.guest ]; };
       };
 

@@ -28,7 +28,6 @@ let
     in if m.flake != null then m.flake.nixosConfigurations.${name}
     else if m.evaluatedConfig != null then m.evaluatedConfig
     else m.config;
-  isDeclarative = name: let m = config.microvm.vms.${name}; in m.flake == null && m.evaluatedConfig == null && m.config != null;
 
   jsonType = types.json or (pkgs.formats.json { }).type;
 
@@ -41,7 +40,7 @@ let
     merge = lib.mergeEqualOption;
   };
 
-  vmModule = { name, ... }: {
+  vmModule = { name, config, ... }: {
     options = {
       hypervisor = mkOption {
         type = types.nullOr (types.enum [ "qemu" "cloud-hypervisor" ]);
@@ -117,12 +116,19 @@ let
         description = "stop: a failed delivery stops the VM, exit 1 (not restarted). ready-anyway: report READY=1 regardless (the failure stays in STATUS= and the log).";
       };
       extraArgs = mkOption { type = types.listOf types.str; default = [ ]; description = "Extra host-launcher options."; };
+      launchScript = mkOption {
+        type = types.package;
+        readOnly = true;
+        internal = true;
+        description = "microvm.nix VMs: the script microvm@NAME's CREDLINK_LAUNCH names (host-launcher with this VM's options; no secrets).";
+      };
     };
+    config.launchScript = launchScript name config;
   };
 
   manifestOf = name: vm:
     if vm.manifest != null then vm.manifest
-    else if isMicrovm name && isDeclarative name then
+    else if isMicrovm name then
       let g = (microvmGuest name).config.services.credlink.guest or { };
       in if g.enable or false then g.manifest else null
     else null;
@@ -140,56 +146,18 @@ let
 
   qemuArch = { x86_64-linux = "x86_64"; aarch64-linux = "aarch64"; }.${pkgs.stdenv.hostPlatform.system} or "x86_64";
 
-  # The guest-side module credlink adds to microvm.vms.NAME.extraModules: the hypervisor package
-  # microvm.nix's runner execs becomes a wrapper that execs host-launcher with the runner's own
-  # command line after `--`. Everything else in the package (ch-remote, qemu-img…) is the real one.
-  guestSide = name: vm: { config, lib, ... }:
-    let
-      m = config.microvm;
-      hp = m.vmHostPackages;
-      real = config.services.credlink.microvm;
-      launchArgs = hypervisor: realBin: [ launcher "run" "--hypervisor" hypervisor
-        (if hypervisor == "qemu" then "--qemu" else "--cloud-hypervisor") realBin ] ++ options' name vm;
-      launch = hypervisor: bin: realBin: hp.writeShellScript "credlink-${name}-${bin}" ''
-        exec ${lib.escapeShellArgs (launchArgs hypervisor realBin)} -- "$@"
-      '';
-      wrap = hypervisor: bin: pkg: hp.runCommand "${pkg.pname or hypervisor}-credlink-${name}-${pkg.version}" {
-        passthru = {
-          inherit (pkg) version;
-          # What the wrapper runs, for inspection (tests, `nix eval`): no secrets in here.
-          credlink = { vm = name; inherit hypervisor; real = pkg; args = launchArgs hypervisor "${pkg}/bin/${bin}";
-                       script = launch hypervisor bin "${pkg}/bin/${bin}"; };
-          override = f: wrap hypervisor bin (pkg.override f);
-          overrideAttrs = f: wrap hypervisor bin (pkg.overrideAttrs f);
-        };
-        meta = (pkg.meta or { }) // { mainProgram = bin; };
-      } ''
-        mkdir -p $out/bin
-        for f in ${pkg}/bin/*; do ln -s "$f" $out/bin/; done
-        rm -f $out/bin/${bin}
-        ln -s ${launch hypervisor bin "${pkg}/bin/${bin}"} $out/bin/${bin}
-      '';
-    in
-    {
-      options.services.credlink.microvm = {
-        cloud-hypervisor = mkOption {
-          type = types.package;
-          default = if m.graphics.enable then hp.cloud-hypervisor-graphics else hp.cloud-hypervisor;
-          defaultText = lib.literalExpression "microvm.nix's default cloud-hypervisor package";
-          description = "The real cloud-hypervisor package host-launcher starts (set this instead of microvm.cloud-hypervisor.package).";
-        };
-        qemu = mkOption {
-          type = types.package;
-          default = if m.cpu == null && hp.stdenv.hostPlatform.isLinux then hp.qemu_kvm else hp.qemu;
-          defaultText = lib.literalExpression "microvm.nix's default qemu package";
-          description = "The real QEMU package host-launcher starts (set this instead of microvm.qemu.package).";
-        };
-      };
-      config.microvm = {
-        cloud-hypervisor.package = lib.mkOverride 90 (wrap "cloud-hypervisor" "cloud-hypervisor" real.cloud-hypervisor);
-        qemu.package = lib.mkOverride 90 (wrap "qemu" "qemu-system-${qemuArch}" real.qemu);
-      };
-    };
+  # $CREDLINK_LAUNCH of microvm@NAME: called by the guest package's wrapper (microvm-guest.nix)
+  # as `KIND REAL-BINARY HYPERVISOR-ARGV…`, it execs host-launcher with this VM's options, so
+  # host-launcher becomes the unit's main process with microvm.nix's own command line after `--`.
+  launchScript = name: vm: pkgs.writeShellScript "credlink-launch-${name}" ''
+    hv=$1 bin=$2
+    shift 2
+    case $hv in
+      cloud-hypervisor) exec ${launcher} run --hypervisor cloud-hypervisor --cloud-hypervisor "$bin" ${lib.escapeShellArgs (options' name vm)} -- "$@" ;;
+      qemu) exec ${launcher} run --hypervisor qemu --qemu "$bin" ${lib.escapeShellArgs (options' name vm)} -- "$@" ;;
+      *) echo "credlink: VM ${name}: unknown hypervisor '$hv'" >&2; exit 2 ;;
+    esac
+  '';
 
   microvmDropin = name: vm:
     let
@@ -200,6 +168,7 @@ let
     {
       # microvm.nix sets Type=simple unless its runner relays a notify socket; host-launcher is
       # the main process (microvm-run and the wrapper exec it) and sends READY=1 itself.
+      environment.CREDLINK_LAUNCH = "${vm.launchScript}";
       serviceConfig = fromFile // {
         Type = lib.mkForce file.Type;
         LoadCredential = helpers.loadCredentials vm.credentials;
@@ -257,12 +226,13 @@ let
       ];
       g = (microvmGuest name).config;
       mv = g.microvm;
+      hasWrapper = (mv.${mv.hypervisor}.package.credlink or null) != null;
       microvmChecks = [
-        { assertion = isDeclarative name;
-          message = "${p}: microvm.vms.${name} is built from a flake or an evaluatedConfig; credlink can only put host-launcher into a declarative VM (microvm.vms.${name}.config = { … }). Declare the guest there, or run it outside microvm.nix."; }
-      ] ++ lib.optionals (isDeclarative name) [
         { assertion = builtins.elem mv.hypervisor [ "cloud-hypervisor" "qemu" ];
           message = "${p}: microvm.vms.${name} uses ${mv.hypervisor}, which has no SMBIOS (or no credlink support): use cloud-hypervisor or qemu."; }
+      ] ++ lib.optionals (builtins.elem mv.hypervisor [ "cloud-hypervisor" "qemu" ]) [
+        { assertion = hasWrapper;
+          message = "${p}: the guest of microvm.vms.${name} (a flake or evaluatedConfig VM) does not import credlink's microvm-guest module, so microvm.nix would start ${mv.hypervisor} without host-launcher: add credlink.nixosModules.microvm-guest (nixos-module/microvm-guest.nix) to the modules of nixosConfigurations.${name}."; }
         { assertion = vm.hypervisor == null || vm.hypervisor == mv.hypervisor;
           message = "${p}: hypervisor = \"${toString vm.hypervisor}\" but the microvm.nix guest uses ${mv.hypervisor}; leave hypervisor unset for microvm.nix VMs."; }
         { assertion = mv.hypervisor != "qemu" || !(lib.hasPrefix "microvm" mv.qemu.machine);
@@ -319,13 +289,14 @@ in
   };
 
   # Extends microvm.nix's `microvm.vms.<name>` submodule (a second declaration of the same option
-  # merges its submodule modules): for the VMs credlink knows, add the guest-side wrapper module.
+  # merges its submodule modules): for the VMs credlink knows, add the guest-side wrapper module
+  # (microvm.vms.NAME.extraModules reaches declarative VMs; flake VMs import it themselves).
   # The condition reads only services.credlink.host.vms' names, never microvm.vms itself, so it
   # cannot create or depend on microvm.vms entries. Without microvm.nix nothing defines it.
   options.microvm.vms = mkOption {
     type = types.attrsOf (types.submodule ({ name, ... }: {
       config = lib.mkIf (cfg.vms ? ${name}) {
-        extraModules = [ (guestSide name cfg.vms.${name}) ];
+        extraModules = [ ./microvm-guest.nix ];
       };
     }));
   };

@@ -149,7 +149,7 @@ let
   oneVm = name: g: decl: { microvm.vms.${name}.config = g; services.credlink.host.vms.${name} = decl; };
   assertionCases = {
     qemu-microvm-machine = [ (oneVm "qmicro" guests.qmicro (vmDecl { })) ];
-    flake-vm = [ { microvm.vms.fl = { flake = /tmp; }; services.credlink.host.vms.fl = vmDecl { }; } ];
+    flake-vm-without-module = [ { microvm.vms.fl.flake = { outPath = "/var/empty/flake"; nixosConfigurations.fl = flakeGuest [ ]; }; services.credlink.host.vms.fl = vmDecl { }; } ];
     firecracker = [ (oneVm "fc" { microvm.hypervisor = "firecracker"; } (vmDecl { })) ];
     credential-files-too = [ (oneVm "cf" (lib.recursiveUpdate guests.q35 { microvm.credentialFiles.X = "/run/x"; }) (vmDecl { })) ];
     oem-credentials-on-cmdline = [ (oneVm "oem" (lib.recursiveUpdate guests.mac { microvm.cloud-hypervisor.platformOEMStrings = [ "io.systemd.credential:X=1" ]; }) (vmDecl { })) ];
@@ -168,7 +168,7 @@ let
   };
   expectedMessages = {
     qemu-microvm-machine = "builds no SMBIOS tables";
-    flake-vm = "built from a flake or an evaluatedConfig";
+    flake-vm-without-module = "does not import credlink's microvm-guest module";
     firecracker = "uses firecracker, which has no SMBIOS";
     credential-files-too = "credentialFiles is set as well";
     oem-credentials-on-cmdline = "carries systemd credentials on cloud-hypervisor's command line";
@@ -190,7 +190,19 @@ let
 
   webRun = (runnerText "web").run;
   webWrapper = wrapperOf "web";
-  launchLine = lib.last (lines webWrapper.credlink.script.text);
+  webLaunch = host.services.credlink.host.vms.web.launchScript;
+  launchOpts = name: (import ../lib.nix).launcherOptions { inherit name; vm = host.services.credlink.host.vms.${name};
+    manifestFile = builtins.head (builtins.match ".*--manifest ([^ ]+).*" (d host.services.credlink.host.vms.${name}.launchScript.text)); };
+
+  # A VM microvm.nix builds from a flake: the guest imports microvm-guest.nix itself.
+  flakeGuest = extra: import ./stand-in/nixpkgs/nixos/lib/eval-config.nix {
+    inherit pkgs;
+    modules = [ (microvmDir + "/nixos-modules/microvm") { networking.hostName = "fl"; } guests.web ] ++ extra;
+  };
+  flakeHost = eval [ microvmHost {
+    microvm.vms.fl.flake = { outPath = "/var/empty/flake"; nixosConfigurations.fl = flakeGuest [ ../microvm-guest.nix ]; };
+    services.credlink.host.vms.fl = vmDecl { };
+  } ];
 
   cases = {
     # standalone host
@@ -233,24 +245,28 @@ let
       && hasLine "User=microvm" t && hasLine "Restart=always" t && hasLine "NotifyAccess=all" t && hasLine "Type=simple" t
       && !(contains "credlink" t) && !(contains "LoadCredential" t);
     other-microvm-untouched = !(contains "credlink" (unitOf "microvm@nocred")) && (wrapperOf "nocred") ? credlink == false;
-    no-secret-in-exec = noSecretPath (execTexts host ++ [ webRun webWrapper.credlink.script.text ]);
+    no-secret-in-exec = noSecretPath (execTexts host ++ [ webRun webWrapper.credlink.script.text webLaunch.text ]
+      ++ map (n: (svc "microvm@${n}").environment.CREDLINK_LAUNCH) [ "web" "mac" "bal" "q35" ]);
 
-    # the ExecStart chain: microvm@ → microvm-run (microvm.nix) → wrapper → host-launcher
+    # the ExecStart chain: microvm@ → microvm-run (microvm.nix) → wrapper (guest package)
+    #   → $CREDLINK_LAUNCH (host drop-in) → host-launcher
     chain-run-execs-wrapper = contains "exec -a \"microvm@web\" ${webWrapper}/bin/cloud-hypervisor " webRun;
     chain-run-keeps-prestart = contains "rm -f 'web.sock'" webRun && contains "web-var.img" webRun;
     chain-macvtap-fds = contains "exec 3<>/dev/tap$(< /sys/class/net/vm-mac/ifindex)" (runnerText "mac").run;
-    chain-wrapper-execs-launcher = launchLine == "exec ${lib.escapeShellArgs webWrapper.credlink.args} -- \"$@\"";
-    chain-launcher-args = lib.take 6 webWrapper.credlink.args == [ "${host.services.credlink.host.package}/bin/host-launcher" "run"
-      "--hypervisor" "cloud-hypervisor" "--cloud-hypervisor" "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor" ];
-    chain-wrapper-version = webWrapper.version == pkgs.cloud-hypervisor.version;
     chain-command-is-wrapper = lib.hasPrefix "${webWrapper}/bin/cloud-hypervisor " (hypervisorCommand "web");
+    chain-wrapper-script = let t = webWrapper.credlink.script.text; real = "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor"; in
+      contains "then exec \"$CREDLINK_LAUNCH\" cloud-hypervisor ${real} \"$@\"; fi" t && lib.hasSuffix "exec ${real} \"$@\"\n" t;
+    chain-wrapper-version = webWrapper.version == pkgs.cloud-hypervisor.version;
+    chain-wrapper-no-vm-data = (wrapperOf "web").outPath == (wrapperOf "mac").outPath;
+    chain-launch-env = hasLine "Environment=\"CREDLINK_LAUNCH=${webLaunch}\"" (unitOf "microvm@web");
+    chain-launch-script = contains "cloud-hypervisor) exec ${host.services.credlink.host.package}/bin/host-launcher run --hypervisor cloud-hypervisor --cloud-hypervisor \"$bin\" ${lib.escapeShellArgs (launchOpts "web")} -- \"$@\" ;;" webLaunch.text;
+    chain-launch-manifest = builtins.elem "--manifest" (launchOpts "web") && lib.hasInfix "--guest-cid 9" (toString (launchOpts "mac"));
     chain-balloon-uses-real-ch-remote = contains "${wrapperOf "bal"}/bin/ch-remote --api-socket bal.sock resize --balloon" (runnerText "bal").whole
       && contains "ln -s \"$f\" $out/bin/" webWrapper.script;
-    chain-manifest-from-decl = builtins.elem "--manifest" webWrapper.credlink.args;
-    chain-guest-cid = lib.hasInfix "--guest-cid 9" (toString (wrapperOf "mac").credlink.args);
     qemu-q35-wrapped = (wrapperOf "q35").credlink.hypervisor == "qemu"
       && lib.hasPrefix "${wrapperOf "q35"}/bin/qemu-system-x86_64 " (hypervisorCommand "q35")
-      && builtins.elem "${pkgs.qemu_kvm}/bin/qemu-system-x86_64" (wrapperOf "q35").credlink.args;
+      && contains "exec \"$CREDLINK_LAUNCH\" qemu ${pkgs.qemu_kvm}/bin/qemu-system-x86_64 " (wrapperOf "q35").credlink.script.text;
+    flake-vm-with-module = failedAssertions flakeHost == [ ] && hasLine "Environment=\"CREDLINK_LAUNCH=${flakeHost.services.credlink.host.vms.fl.launchScript}\"" flakeHost.systemd.services."microvm@fl".unitText;
     qemu-dropin = hasLine "Type=notify" (unitOf "microvm@q35") && hasLine "LoadCredential=API_KEY:/run/secrets/web/api-key" (unitOf "microvm@q35");
     outside-microvm-vms = (svc "credlink-vm-plain").serviceConfig ? ExecStart
       && contains "--vm-config /nix/store/" (svc "credlink-vm-plain").serviceConfig.ExecStart
@@ -319,7 +335,8 @@ let
       m = g.microvm;
     in
     {
-      args = (wrapperOf name).credlink.args;
+      launch = host.services.credlink.host.vms.${name}.launchScript.text;
+      wrapper = (wrapperOf name).credlink.script.text;
       command = lib.removePrefix "${wrapperOf name}/bin/cloud-hypervisor " (hypervisorCommand name);
       manifest = builtins.toJSON manifest;
       expect = {
@@ -335,6 +352,7 @@ let
         interfaces = map (i: { inherit (i) type id mac; }) m.interfaces;
         virtiofs = builtins.any (s: s.proto == "virtiofs") m.shares;
         apiSocket = m.socket;
+        realHypervisor = "${g.services.credlink.microvm.cloud-hypervisor}/bin/cloud-hypervisor";
         credentials = builtins.attrNames secrets;
         settings = plain;
       };

@@ -44,7 +44,7 @@ let
   hasLine = l: t: builtins.elem l (lib.splitString "\n" t);
 
   cases = {
-    flake-module-names = builtins.attrNames outputs.nixosModules == [ "default" "guest" "host" ];
+    flake-module-names = builtins.attrNames outputs.nixosModules == [ "default" "guest" "host" "microvm-guest" ];
     flake-modules-evaluate = let c = hostWith [ { services.credlink.host.vms.x = { credentials.K = "/run/k"; cloudHypervisorArgs = [ "--cpus" "boot=1" ]; }; } ]; in
       c.systemd.services ? "credlink-vm-x" && c.services.credlink.guest.enable == false;
     flake-package-default-from-self = (hostWith [ ]).services.credlink.host.package == outputs.packages.x86_64-linux.default;

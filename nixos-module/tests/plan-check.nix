@@ -1,8 +1,9 @@
 # Checks host-launcher's translation of microvm.nix's real cloud-hypervisor command lines, field
 # by field, against what the microvm.nix declaration means (eval.nix `shapes.*.expect`):
 #   nix-instantiate --eval --strict --json tests/plan-check.nix --arg tp DIR --arg planDir DIR
-# planDir holds NAME.json = `host-launcher plan --format json` (credlink-plan/1) for each shape,
-# run by run.sh on the wrapper's argv with microvm-run's arguments after `--`.
+# planDir holds NAME.json = `host-launcher plan --format json` (credlink-plan/1) for each shape:
+# run.sh runs the guest package's wrapper script with microvm-run's arguments, the wrapper runs
+# the host's $CREDLINK_LAUNCH script, which runs host-launcher (`run` turned into `plan`).
 # Field names and units: cloud-hypervisor's VmConfig (vmm/src/vm_config.rs): sizes in bytes,
 # num_queues counts queues (a queue pair is 2), serial/console modes as enum names.
 { tp, planDir, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
@@ -14,12 +15,10 @@ let
   check = name:
     let
       e = r.shapes.${name}.expect;
-      args = r.shapes.${name}.args;
       p = builtins.fromJSON (builtins.readFile (planDir + "/${name}.json"));
       ch = p.cloud_hypervisor;
       v = ch.vm_config;
-      argAfter = flag: builtins.elemAt args (lib.lists.findFirstIndex (a: a == flag) null args + 1);
-      realCH = argAfter "--cloud-hypervisor";
+      realCH = e.realHypervisor;
       queues = if e.vcpu > 1 then e.vcpu else 1;
       oem = v.platform.oem_strings;
       creds = lib.listToAttrs (map (c: lib.nameValuePair c.name c) p.credentials);

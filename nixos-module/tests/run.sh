@@ -4,8 +4,9 @@
 #  2. tests/eval.nix: the modules under the REAL nixpkgs lib.evalModules with microvm.nix's REAL
 #     host module, guest modules and runners (shared/third-party snapshots), NixOS stand-in;
 #  3. the translation check: microvm.nix's generated cloud-hypervisor command lines for three VM
-#     shapes, fed through the module's wrapper argv to the real `host-launcher plan --format json`
-#     (built here), compared field by field (tests/plan-check.nix); no secret byte in any output;
+#     shapes, run through the module's wrapper and launch scripts into the real
+#     `host-launcher plan --format json` (built here), compared field by field
+#     (tests/plan-check.nix); no secret byte in any output;
 #  4. option type errors carry their message; flake.nix and the clan service evaluate.
 # Needs: nix-instantiate (Debian's nix-bin 2.8 is enough), go, tar; shared/third-party beside
 # the repository (CI: ../shared), or CREDLINK_SHARED=DIR.
@@ -58,21 +59,23 @@ head -c 48 /dev/urandom | base64 -w0 > "$tmp/creds/DB_PASSWORD"
 head -c 72 /dev/urandom | base64 -w0 > "$tmp/creds/JWT_SECRET"
 chmod 0400 "$tmp/creds"/*
 for s in "${shapes[@]}"; do
-  declare -n A="shape_${s}_args" C="shape_${s}_cmd" M="shape_${s}_manifest"
+  declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" C="shape_${s}_cmd" M="shape_${s}_manifest"
   printf '%s' "$M" > "$tmp/manifest-$s.json"
-  # The wrapper's argv with `run` → `plan --format json` and this machine's paths for the store
-  # paths that exist only in a real deployment (the launcher, the manifest, the runtime dir).
-  a=("${A[@]}"); a[0]=$tmp/host-launcher; a[1]=plan
-  for i in "${!a[@]}"; do
-    case "${a[$i]}" in
-      --manifest) a[i+1]=$tmp/manifest-$s.json ;;
-      --runtime-dir) a[i+1]=$tmp/run ;;
-    esac
-  done
-  if ! (cd "$tmp" && CREDENTIALS_DIRECTORY=$tmp/creds "${a[@]}" --format json -- "${C[@]}") > "$tmp/plans/$s.json" 2> "$tmp/plans/$s.err"; then
+  # The scripts as the module writes them, with this machine's paths for what exists only in a
+  # real deployment: host-launcher (and `run` → `plan --format json`), the manifest, the runtime
+  # directory, bash. The wrapper is run as is: it execs $CREDLINK_LAUNCH with its real binary.
+  printf '%s\n' "$W" > "$tmp/wrapper-$s.sh"
+  printf '%s\n' "$L" | sed -E -e '1s|^#!/nix/store/.*/bin/bash$|#!/usr/bin/env bash|' \
+    -e "s#exec /nix/store/[^ ]+/bin/host-launcher run #exec $tmp/host-launcher plan --format json #" \
+    -e "s#--manifest /nix/store/[^ ]+#--manifest $tmp/manifest-$s.json#" \
+    -e "s#--runtime-dir /run/credlink/[^ ]+#--runtime-dir $tmp/run#" > "$tmp/launch-$s.sh"
+  chmod +x "$tmp/launch-$s.sh"
+  grep -q "$tmp/host-launcher plan --format json" "$tmp/launch-$s.sh" || { echo "launch script $s: unexpected shape"; fail=1; }
+  if ! (cd "$tmp" && CREDENTIALS_DIRECTORY=$tmp/creds CREDLINK_LAUNCH=$tmp/launch-$s.sh bash "$tmp/wrapper-$s.sh" "${C[@]}") \
+       > "$tmp/plans/$s.json" 2> "$tmp/plans/$s.err"; then
     echo "plan $s: FAIL"; sed 's/^/    /' "$tmp/plans/$s.err"; fail=1
   fi
-  unset -n A C M
+  unset -n L W C M
 done
 if [ $fail -eq 0 ]; then
   res=$(nixeval --json nixos-module/tests/plan-check.nix --arg tp "$tmp/tp" --arg planDir "$tmp/plans")

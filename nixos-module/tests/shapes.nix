@@ -1,13 +1,15 @@
 # Prints (through builtins.trace, which writes strings raw) a bash fragment describing the three
-# microvm.nix VM shapes of eval.nix: the wrapper's host-launcher argv and microvm.nix's generated
-# cloud-hypervisor arguments exactly as microvm-run's `exec` line holds them (shell syntax,
-# parsed by bash as microvm-run would), plus each manifest. run.sh sources it.
+# microvm.nix VM shapes of eval.nix: the guest package's wrapper script, the host's launch script
+# ($CREDLINK_LAUNCH), microvm.nix's generated cloud-hypervisor arguments exactly as microvm-run's
+# `exec` line holds them (shell syntax, parsed by bash as microvm-run would), and each manifest.
+# run.sh sources it.
 { tp, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
 let
   r = import ./eval.nix { inherit libDir microvmDir; };
   lib = import ./stand-in/lib28.nix libDir;
   frag = name: s: ''
-    shape_${name}_args=( ${lib.escapeShellArgs s.args} )
+    shape_${name}_launch=${lib.escapeShellArg s.launch}
+    shape_${name}_wrapper=${lib.escapeShellArg s.wrapper}
     shape_${name}_cmd=( ${s.command} )
     shape_${name}_manifest=${lib.escapeShellArg s.manifest}
   '';
