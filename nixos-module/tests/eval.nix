@@ -151,6 +151,7 @@ let
     qemu-microvm-machine = [ (oneVm "qmicro" guests.qmicro (vmDecl { })) ];
     flake-vm-without-module = [ { microvm.vms.fl.flake = { outPath = "/var/empty/flake"; nixosConfigurations.fl = flakeGuest [ ]; }; services.credlink.host.vms.fl = vmDecl { }; } ];
     firecracker = [ (oneVm "fc" { microvm.hypervisor = "firecracker"; } (vmDecl { })) ];
+    qemu-macvtap = [ (oneVm "qmv" (lib.recursiveUpdate guests.q35 { microvm.interfaces = guests.mac.microvm.interfaces; }) (vmDecl { })) ];
     credential-files-too = [ (oneVm "cf" (lib.recursiveUpdate guests.q35 { microvm.credentialFiles.X = "/run/x"; }) (vmDecl { })) ];
     oem-credentials-on-cmdline = [ (oneVm "oem" (lib.recursiveUpdate guests.mac { microvm.cloud-hypervisor.platformOEMStrings = [ "io.systemd.credential:X=1" ]; }) (vmDecl { })) ];
     cid-mismatch = [ (oneVm "cid" guests.web (vmDecl { guestCid = 6; })) ];
@@ -170,6 +171,7 @@ let
     qemu-microvm-machine = "builds no SMBIOS tables";
     flake-vm-without-module = "does not import credlink's microvm-guest module";
     firecracker = "uses firecracker, which has no SMBIOS";
+    qemu-macvtap = "passes macvtap interfaces to qemu as inherited descriptors";
     credential-files-too = "credentialFiles is set as well";
     oem-credentials-on-cmdline = "carries systemd credentials on cloud-hypervisor's command line";
     cid-mismatch = "guestCid = 6 but microvm.vms.cid.config.microvm.vsock.cid = 5";
