@@ -274,6 +274,13 @@ let
       && contains "--vm-config /nix/store/" (svc "credlink-vm-plain").serviceConfig.ExecStart
       && !(host.systemd.services ? "microvm@plain") && !(host.microvm.vms ? plain);
 
+    readme-microvm = failedAssertions readme == [ ]
+      && hasLine "LoadCredential=JWT_SECRET:/run/secrets/web/jwt-secret" readme.systemd.services."microvm@web".unitText
+      && contains "--manifest /nix/store/" readme.services.credlink.host.vms.web.launchScript.text
+      && readme.microvm.vms.web.config.config.microvm.cloud-hypervisor.package ? credlink
+      && readme.microvm.vms.web.config.config.systemd.services ? guest-agent;
+    readme-standalone = failedAssertions readmeSolo == [ ] && readmeSolo.systemd.services ? "credlink-vm-build";
+
     # refusals, each with its message
     assertions-fire = builtins.all (n: builtins.any (m: contains expectedMessages.${n} m) assertionResults.${n}) (builtins.attrNames expectedMessages);
 
@@ -317,6 +324,43 @@ let
   };
 
   svc' = cfg: name: cfg.systemd.services.${name};
+
+  # README.md "microvm.nix + cloud-hypervisor" and "Standalone host", as printed there (with
+  # `inputs.*` replaced by the files they name).
+  readme = eval [ microvmHost {
+    microvm.vms.web.config = {
+      imports = [ ../guest.nix ];
+      microvm.hypervisor = "cloud-hypervisor";
+      microvm.shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ];
+      services.credlink.guest = {
+        enable = true;
+        manifest = {
+          credentials = {
+            API_KEY.bytes = 44; DB_PASSWORD.bytes = 64; JWT_SECRET = { min_bytes = 64; max_bytes = 128; };
+            ENVIRONMENT.secret = false; CLUSTER.secret = false;
+          };
+          unexpected = "warn";
+        };
+      };
+      systemd.services.myapp = { requires = [ "guest-agent.service" ]; after = [ "guest-agent.service" ]; };
+    };
+    services.credlink.host.vms.web = {
+      credentials = {
+        API_KEY = "/run/secrets/web/api-key";
+        DB_PASSWORD = "/run/secrets/web/db-password";
+        JWT_SECRET = "/run/secrets/web/jwt-secret";
+      };
+      settings = { ENVIRONMENT = "production"; CLUSTER = "eu-west"; };
+    };
+  } ];
+  readmeSolo = eval [ {
+    services.credlink.host.vms.build = {
+      credentials.API_KEY = "/run/secrets/build/api-key";
+      settings.ENVIRONMENT = "ci";
+      cloudHypervisorArgs = [ "--cpus" "boot=2" "--memory" "size=2048M" "--kernel" "/var/lib/vms/build/vmlinux"
+        "--cmdline" "console=ttyS0 root=/dev/vda" "--disk" "path=/var/lib/vms/build/root.img" ];
+    };
+  } ];
 
   # Every key=value of a unit file's [Service] section (after substituting %i) appears in the
   # rendered unit exactly as often as in the file, except the keys the module sets itself.
