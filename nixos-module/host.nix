@@ -226,6 +226,7 @@ let
       ];
       g = (microvmGuest name).config;
       mv = g.microvm;
+
       hasWrapper = (mv.${mv.hypervisor}.package.credlink or null) != null;
       microvmChecks = [
         { assertion = builtins.elem mv.hypervisor [ "cloud-hypervisor" "qemu" ];

@@ -54,10 +54,11 @@ in
       description = "The real QEMU (set this instead of microvm.qemu.package, which becomes credlink's wrapper).";
     };
   };
-  # Above microvm.nix's defaults and a user's plain definitions (priority 100); a user who set
-  # microvm.*.package sets services.credlink.microvm.* instead (README).
+  # Plain definitions: they win over microvm.nix's defaults, and a guest that also defines
+  # microvm.*.package gets the module system's "defined multiple times" error naming this file,
+  # instead of losing its package silently. Such a guest sets services.credlink.microvm.* instead.
   config.microvm = {
-    cloud-hypervisor.package = lib.mkOverride 90 (wrap "cloud-hypervisor" "cloud-hypervisor" real.cloud-hypervisor);
-    qemu.package = lib.mkOverride 90 (wrap "qemu" "qemu-system-${qemuArch}" real.qemu);
+    cloud-hypervisor.package = wrap "cloud-hypervisor" "cloud-hypervisor" real.cloud-hypervisor;
+    qemu.package = wrap "qemu" "qemu-system-${qemuArch}" real.qemu;
   };
 }

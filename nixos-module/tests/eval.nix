@@ -152,6 +152,7 @@ let
     flake-vm-without-module = [ { microvm.vms.fl.flake = { outPath = "/var/empty/flake"; nixosConfigurations.fl = flakeGuest [ ]; }; services.credlink.host.vms.fl = vmDecl { }; } ];
     firecracker = [ (oneVm "fc" { microvm.hypervisor = "firecracker"; } (vmDecl { })) ];
     qemu-macvtap = [ (oneVm "qmv" (lib.recursiveUpdate guests.q35 { microvm.interfaces = guests.mac.microvm.interfaces; }) (vmDecl { })) ];
+    cid-reserved-microvm = [ (oneVm "cr" (lib.recursiveUpdate guests.web { microvm.vsock.cid = 2; }) (vmDecl { })) ];
     credential-files-too = [ (oneVm "cf" (lib.recursiveUpdate guests.q35 { microvm.credentialFiles.X = "/run/x"; }) (vmDecl { })) ];
     oem-credentials-on-cmdline = [ (oneVm "oem" (lib.recursiveUpdate guests.mac { microvm.cloud-hypervisor.platformOEMStrings = [ "io.systemd.credential:X=1" ]; }) (vmDecl { })) ];
     cid-mismatch = [ (oneVm "cid" guests.web (vmDecl { guestCid = 6; })) ];
@@ -172,6 +173,7 @@ let
     flake-vm-without-module = "does not import credlink's microvm-guest module";
     firecracker = "uses firecracker, which has no SMBIOS";
     qemu-macvtap = "passes macvtap interfaces to qemu as inherited descriptors";
+    cid-reserved-microvm = "microvm.vsock.cid = 2 is reserved";
     credential-files-too = "credentialFiles is set as well";
     oem-credentials-on-cmdline = "carries systemd credentials on cloud-hypervisor's command line";
     cid-mismatch = "guestCid = 6 but microvm.vms.cid.config.microvm.vsock.cid = 5";
@@ -258,6 +260,11 @@ let
     chain-command-is-wrapper = lib.hasPrefix "${webWrapper}/bin/cloud-hypervisor " (hypervisorCommand "web");
     chain-wrapper-script = let t = webWrapper.credlink.script.text; real = "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor"; in
       contains "then exec \"$CREDLINK_LAUNCH\" cloud-hypervisor ${real} \"$@\"; fi" t && lib.hasSuffix "exec ${real} \"$@\"\n" t;
+    # a guest that sets microvm.cloud-hypervisor.package itself is an error, not silently replaced
+    own-hypervisor-package-conflicts = throws (eval [ microvmHost (oneVm "ohp" (lib.recursiveUpdate guests.mac { microvm.cloud-hypervisor.package = pkgs.cloud-hypervisor-graphics; }) (vmDecl { })) ]).microvm.vms.ohp.config.config.microvm.cloud-hypervisor.package.outPath;
+    chain-own-package = let g = eval [ microvmHost (oneVm "own" (lib.recursiveUpdate guests.mac { services.credlink.microvm.cloud-hypervisor = pkgs.cloud-hypervisor-graphics; }) (vmDecl { })) ]; in
+      contains "${pkgs.cloud-hypervisor-graphics}/bin/cloud-hypervisor" g.microvm.vms.own.config.config.microvm.cloud-hypervisor.package.credlink.script.text
+      && failedAssertions g == [ ];
     chain-wrapper-version = webWrapper.version == pkgs.cloud-hypervisor.version;
     chain-wrapper-no-vm-data = (wrapperOf "web").outPath == (wrapperOf "mac").outPath;
     chain-launch-env = hasLine "Environment=\"CREDLINK_LAUNCH=${webLaunch}\"" (unitOf "microvm@web");
