@@ -15,7 +15,7 @@ help:
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
-	@echo "make nix         parse and evaluate nixos-module/, check vendorHash"
+	@echo "make nix         evaluate nixos-module/ + flake.nix with the real nixpkgs lib and microvm.nix (../shared), check vendorHash"
 	@echo "make monitoring  promtool check/test of monitoring/"
 	@echo "make units       systemd-analyze verify + exposure budgets of systemd/"
 	@echo "make fixtures    re-capture SMBIOS tables from real QEMU guests (needs qemu)"
