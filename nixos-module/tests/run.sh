@@ -33,10 +33,11 @@ nixeval() { nix-instantiate --store dummy:// --eval --strict "$@" 2> >(grep -v '
 fail=0
 
 # 1. parse
-for f in flake.nix nixos-module/*.nix nixos-module/clan/*.nix nixos-module/tests/*.nix nixos-module/tests/stand-in/*.nix; do
+nixfiles=(flake.nix $(find nixos-module -name '*.nix' | sort))
+for f in "${nixfiles[@]}"; do
   nix-instantiate --store dummy:// --parse "$f" >/dev/null || { echo "parse $f: FAIL"; fail=1; }
 done
-echo "parse: $(ls flake.nix nixos-module/*.nix nixos-module/clan/*.nix nixos-module/tests/*.nix nixos-module/tests/stand-in/*.nix | wc -l) files"
+echo "parse: ${#nixfiles[@]} files"
 
 # 2. module evaluation
 out=$(nixeval --json nixos-module/tests/eval.nix --arg tp "$tmp/tp" -A passed)
