@@ -386,13 +386,15 @@ let
     let
       g = guestOf name;
       m = g.microvm;
+      bin = if m.hypervisor == "qemu" then "qemu-system-x86_64" else "cloud-hypervisor";
     in
     {
       launch = host.services.credlink.host.vms.${name}.launchScript.text;
       wrapper = (wrapperOf name).credlink.script.text;
-      command = lib.removePrefix "${wrapperOf name}/bin/cloud-hypervisor " (hypervisorCommand name);
+      command = lib.removePrefix "${wrapperOf name}/bin/${bin} " (hypervisorCommand name);
       manifest = builtins.toJSON manifest;
       expect = {
+        inherit (m) hypervisor;
         inherit (m) vcpu mem balloon initialBalloonMem deflateOnOOM storeOnDisk;
         storeDisk = if m.storeOnDisk then toString m.storeDisk else null;
         vsockCid = m.vsock.cid;
@@ -405,7 +407,7 @@ let
         interfaces = map (i: { inherit (i) type id mac; }) m.interfaces;
         virtiofs = builtins.any (s: s.proto == "virtiofs") m.shares;
         apiSocket = m.socket;
-        realHypervisor = "${g.services.credlink.microvm.cloud-hypervisor}/bin/cloud-hypervisor";
+        realHypervisor = "${g.services.credlink.microvm.${m.hypervisor}}/bin/${bin}";
         credentials = builtins.attrNames secrets;
         settings = plain;
       };
@@ -414,5 +416,6 @@ in
 {
   passed = builtins.length (builtins.attrNames cases) - builtins.length failed;
   inherit failed;
-  shapes = lib.genAttrs [ "web" "mac" "bal" ] shape;
+  # three cloud-hypervisor shapes, and qemu on q35
+  shapes = lib.genAttrs [ "web" "mac" "bal" "q35" ] shape;
 }

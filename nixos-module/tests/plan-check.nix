@@ -12,7 +12,29 @@ let
   r = import ./eval.nix { inherit libDir microvmDir; };
   MiB = 1048576;
 
-  check = name:
+  check = name: if r.shapes.${name}.expect.hypervisor == "qemu" then checkQemu name else checkCH name;
+
+  # qemu: microvm.nix's argv is passed on unchanged, each OEM string through its own inherited
+  # pipe (-smbios type=11,path=/dev/fd/N), never a value on the command line.
+  checkQemu = name:
+    let
+      e = r.shapes.${name}.expect;
+      p = builtins.fromJSON (builtins.readFile (planDir + "/${name}.json"));
+      argv = builtins.filter (a: a != "") (lib.splitString "\n" (builtins.readFile (planDir + "/${name}.argv")));
+      smbios = lib.concatLists (lib.imap0 (i: a: lib.optional (a == "-smbios" && i + 1 < builtins.length p.exec) (builtins.elemAt p.exec (i + 1))) p.exec);
+      creds = lib.listToAttrs (map (c: lib.nameValuePair c.name c) p.credentials);
+      cases = {
+        format = p.format == "credlink-plan/1" && p.vm == name && p.hypervisor == "qemu" && !(p ? cloud_hypervisor && p.cloud_hypervisor != null);
+        argv-unchanged = lib.take (1 + builtins.length argv) p.exec == [ e.realHypervisor ] ++ argv && builtins.length argv > 20;
+        machine = builtins.elem "q35,accel=kvm:tcg,acpi=on,mem-merge=on" argv;
+        oem-pipes = builtins.length (builtins.filter (v: builtins.match "type=11,path=/dev/fd/[0-9]+" v != null) smbios) == builtins.length p.credentials;
+        no-oem-values = !(builtins.any (v: lib.hasPrefix "type=11" v && !(lib.hasPrefix "type=11,path=/dev/fd/" v)) smbios);
+        credentials = builtins.all (n: creds ? ${n} && !creds.${n}.control) (e.credentials ++ builtins.attrNames e.settings);
+      };
+    in
+    map (c: "${name}: ${c}") (builtins.filter (c: !cases.${c}) (builtins.attrNames cases));
+
+  checkCH = name:
     let
       e = r.shapes.${name}.expect;
       p = builtins.fromJSON (builtins.readFile (planDir + "/${name}.json"));

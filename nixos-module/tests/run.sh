@@ -4,7 +4,7 @@
 #  2. tests/eval.nix: the modules under the REAL nixpkgs lib.evalModules with microvm.nix's REAL
 #     host module, guest modules and runners (shared/third-party snapshots), NixOS stand-in;
 #  3. the translation check: microvm.nix's generated cloud-hypervisor command lines for three VM
-#     shapes, run through the module's wrapper and launch scripts into the real
+#     shapes (and qemu's for a q35 VM), run through the module's wrapper and launch scripts into the real
 #     `host-launcher plan --format json` (built here), compared field by field
 #     (tests/plan-check.nix); no secret byte in any output;
 #  4. option type errors carry their message; flake.nix and the clan service evaluate.
@@ -52,7 +52,7 @@ nix-instantiate --store dummy:// --eval --strict nixos-module/tests/shapes.nix -
   | sed -n '/#CREDLINK-SHAPES-BEGIN/,/#CREDLINK-SHAPES-END/p' | sed 's/^trace: //' > "$tmp/shapes.sh"
 # shellcheck disable=SC1091
 source "$tmp/shapes.sh"
-[ "${#shapes[@]}" -eq 3 ] || { echo "nix: FAIL: expected 3 VM shapes from shapes.nix, got ${#shapes[@]}"; exit 1; }
+[ "${#shapes[@]}" -eq 4 ] || { echo "nix: FAIL: expected 4 VM shapes from shapes.nix, got ${#shapes[@]}"; exit 1; }
 mkdir -p "$tmp/plans" "$tmp/creds" "$tmp/run"
 # Secrets of the manifest's lengths (44, 64, 96 bytes), random, searched for in every output.
 head -c 33 /dev/urandom | base64 -w0 > "$tmp/creds/API_KEY"
@@ -62,6 +62,7 @@ chmod 0400 "$tmp/creds"/*
 for s in "${shapes[@]}"; do
   declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" C="shape_${s}_cmd" M="shape_${s}_manifest"
   printf '%s' "$M" > "$tmp/manifest-$s.json"
+  printf '%s\n' "${C[@]}" > "$tmp/plans/$s.argv"   # microvm.nix's argv as bash parses it, for plan-check
   # The scripts as the module writes them, with this machine's paths for what exists only in a
   # real deployment: host-launcher (and `run` → `plan --format json`), the manifest, the runtime
   # directory, bash. The wrapper is run as is: it execs $CREDLINK_LAUNCH with its real binary.
@@ -86,7 +87,7 @@ fi
 for f in "$tmp"/creds/*; do
   if grep -rqF -- "$(cat "$f")" "$tmp/plans" "$tmp/shapes.sh"; then echo "secret $(basename "$f") found in plan output: FAIL"; fail=1; fi
 done
-echo "secret scan: $(ls "$tmp/creds" | wc -l) secrets searched in $(ls "$tmp/plans" | wc -l) plan outputs"
+echo "secret scan: $(ls "$tmp/creds" | wc -l) secrets searched in ${#shapes[@]} plans and their logs"
 
 # 4. type errors say why (the module system's message names the option and our type)
 expect_error() { # name expected-substring nix-expression
