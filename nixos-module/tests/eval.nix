@@ -39,7 +39,9 @@ let
     web = {
       microvm = {
         hypervisor = "cloud-hypervisor"; vcpu = 2; mem = 1024; vsock.cid = 5;
-        volumes = [ { image = "web-var.img"; mountPoint = "/var"; size = 2048; } ];
+        # two volumes: cloud-hypervisor's clap syntax puts both after one --disk
+        volumes = [ { image = "web-var.img"; mountPoint = "/var"; size = 2048; }
+                    { image = "/var/lib/data/web-db.img"; mountPoint = "/db"; size = 512; readOnly = true; serial = "db0"; autoCreate = false; } ];
         shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ];
         interfaces = [ { type = "tap"; id = "vm-web"; mac = "02:00:00:00:00:01"; } ];
       };

@@ -48,7 +48,8 @@ let
         else lib.findFirst (n: (n.mac or null) == i.mac) null (ch.add_net or [ ]);
       expectedDisks =
         lib.optional e.storeOnDisk { path = e.storeDisk; readonly = true; }
-        ++ map (vol: { path = vol.image; readonly = vol.readOnly; direct = vol.direct; }) e.volumes;
+        ++ map (vol: { path = vol.image; readonly = vol.readOnly; direct = vol.direct; }
+                      // lib.optionalAttrs (vol.serial != null) { inherit (vol) serial; }) e.volumes;
       cases = {
         format = p.format == "credlink-plan/1" && p.vm == name && p.hypervisor == "cloud-hypervisor";
         # VMM-level options stay on the process, the VM goes through the private API socket

@@ -40,6 +40,7 @@ let
     dosfstools = pkg "dosfstools" "4.2" { };
     virtiofsd = pkg "virtiofsd" "1.13" { };
     openssl = pkg "openssl" "3.5" { };
+    # referenced by microvm.nix's guest modules (store disk, virtiofsd supervisor, interfaces)
     jq = pkg "jq" "1" { };
     coreutils-full = pkg "coreutils-full" "1" { };
     erofs-utils = pkg "erofs-utils" "1" { };
