@@ -46,10 +46,10 @@ let
         interfaces = [ { type = "tap"; id = "vm-web"; mac = "02:00:00:00:00:01"; } ];
       };
     };
-    # macvtap, no vsock.cid, one vCPU
+    # macvtap with two queue pairs (descriptors 3 and 4), no vsock.cid
     mac = {
       microvm = {
-        hypervisor = "cloud-hypervisor"; vcpu = 1; mem = 512;
+        hypervisor = "cloud-hypervisor"; vcpu = 2; mem = 512;
         shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ];
         interfaces = [ { type = "macvtap"; id = "vm-mac"; mac = "02:00:00:00:00:02"; macvtap = { link = "eth0"; mode = "bridge"; }; } ];
       };
