@@ -6,8 +6,10 @@
 #  3. the translation check: microvm.nix's generated cloud-hypervisor command lines for three VM
 #     shapes (and qemu's for a q35 VM), run through the module's wrapper and launch scripts into the real
 #     `host-launcher plan --format json` (built here), compared field by field
-#     (tests/plan-check.nix); no secret byte in any output;
-#  4. option type errors carry their message; flake.nix and the clan service evaluate.
+#     (tests/plan-check.nix); no secret byte in any output; the rendered units under the real
+#     systemd-analyze verify/security;
+#  4. option type errors carry their message; flake.nix and the clan service evaluate, and the
+#     clan vars generator script runs.
 # Needs: nix-instantiate (Debian's nix-bin 2.8 is enough), go, tar; shared/third-party beside
 # the repository (CI: ../shared), or CREDLINK_SHARED=DIR.
 set -euo pipefail
@@ -48,11 +50,18 @@ echo "eval (real lib.evalModules + microvm.nix): $out passed, failed: $bad"
 # 3. translation of microvm.nix's command lines by the real host-launcher
 # (HOST_LAUNCHER=PATH checks another build, e.g. a branch's.)
 if [ -n "${HOST_LAUNCHER:-}" ]; then cp "$HOST_LAUNCHER" "$tmp/host-launcher"; else CGO_ENABLED=0 go build -o "$tmp/host-launcher" ./cmd/host-launcher; fi
-nix-instantiate --store dummy:// --eval --strict nixos-module/tests/shapes.nix --arg tp "$tmp/tp" 2>&1 >/dev/null \
-  | sed -n '/#CREDLINK-SHAPES-BEGIN/,/#CREDLINK-SHAPES-END/p' | sed 's/^trace: //' > "$tmp/shapes.sh"
+# traced() FILE.nix MARKER: the bash fragment FILE.nix prints between MARKER-BEGIN/-END lines.
+traced() {
+  nix-instantiate --store dummy:// --eval --strict "$1" --arg tp "$tmp/tp" > /dev/null 2> "$tmp/trace.log" || true
+  sed -n "/#$2-BEGIN/,/#$2-END/p" "$tmp/trace.log" | sed 's/^trace: //'
+}
+shapes=()
+traced nixos-module/tests/shapes.nix CREDLINK-SHAPES > "$tmp/shapes.sh"
 # shellcheck disable=SC1091
 source "$tmp/shapes.sh"
-[ "${#shapes[@]}" -eq 4 ] || { echo "nix: FAIL: expected 4 VM shapes from shapes.nix, got ${#shapes[@]}"; exit 1; }
+if [ "${#shapes[@]}" -ne 4 ]; then
+  echo "nix: FAIL: expected 4 VM shapes from shapes.nix, got ${#shapes[@]}"; grep -v '^trace: evaluation warning' "$tmp/trace.log" | tail -5; exit 1
+fi
 mkdir -p "$tmp/plans" "$tmp/creds" "$tmp/run"
 # Secrets of the manifest's lengths (44, 64, 96 bytes), random, searched for in every output.
 head -c 33 /dev/urandom | base64 -w0 > "$tmp/creds/API_KEY"
@@ -93,8 +102,7 @@ echo "secret scan: $(ls "$tmp/creds" | wc -l) secrets searched in ${#shapes[@]} 
 # /bin/true (they do not exist here); everything else is verified as written.
 if command -v systemd-analyze >/dev/null; then
   unit_files=(); unit_texts=()
-  nix-instantiate --store dummy:// --eval --strict nixos-module/tests/units.nix --arg tp "$tmp/tp" 2>&1 >/dev/null \
-    | sed -n '/#CREDLINK-UNITS-BEGIN/,/#CREDLINK-UNITS-END/p' | sed 's/^trace: //' > "$tmp/units.sh"
+  traced nixos-module/tests/units.nix CREDLINK-UNITS > "$tmp/units.sh"
   # shellcheck disable=SC1091
   source "$tmp/units.sh"
   [ "${#unit_files[@]}" -ge 10 ] || { echo "units: FAIL: expected at least 10 rendered units, got ${#unit_files[@]}"; fail=1; }
