@@ -2,9 +2,9 @@
 #
 # Go: go.mod says 1.26, and so do the dependencies (golang.org/x/sys v0.50, x/net, x/sync,
 # prometheus/client_golang v1.25, mdlayher/vsock v1.4 all declare `go 1.26.0`), so the `go`
-# directive cannot be lowered. NixOS 25.11's default Go is 1.25 and it has no go_1_26; nixpkgs
-# with go_1_26 (NixOS 26.05, unstable) has buildGo126Module. We take buildGoModule when its Go is
-# new enough, else buildGo126Module, else stop with a message instead of a compiler error.
+# directive cannot be lowered. NixOS 25.11's default Go is 1.25 and it has no go_1_26; go_1_26
+# and buildGo126Module entered nixpkgs in February 2026 (NixOS 26.05). We take buildGoModule when
+# its Go is new enough, else buildGo126Module, else stop with a message instead of a compiler error.
 #
 # vendorHash is the NAR hash of `go mod vendor`'s output. It must change whenever go.sum does.
 # Refresh: nixos-module/vendor-hash.sh (CI checks it against go.sum with --check), or set
