@@ -109,19 +109,22 @@ let
         builtins.head (lib.splitString "\n#<<< ${script}" (builtins.elemAt a 1));
     in
     { run = part "microvm-${name}-microvm-run"; whole = out; };
-  # The hypervisor command microvm-run execs: the same call runner.nix makes.
-  hypervisorCommand = name:
+  # The hypervisor command microvm-run execs, and the macvtap descriptors it opens first: the
+  # same calls runner.nix makes.
+  runnerParts = name:
     let
       g = guestOf name;
       mc = g.microvm // { inherit (g.networking) hostName; inherit (g.microvm) hypervisor; };
+      mt = microvmLib.makeMacvtap { microvmConfig = mc; hypervisorConfig = hc; };
       hc = import (microvmDir + "/lib/runners/${g.microvm.hypervisor}.nix") {
         inherit pkgs; microvmConfig = mc;
         inherit (microvmLib) withDriveLetters extractOptValues extractParamValue;
-        inherit (microvmLib.makeMacvtap { microvmConfig = mc; hypervisorConfig = hc; }) macvtapFds;
+        inherit (mt) macvtapFds;
         linuxTarget = "bzImage";
       };
     in
-    hc.command;
+    { inherit (hc) command; fds = lib.concatLists (lib.attrValues (removeAttrs mt.macvtapFds [ "nextFreeFd" ])); };
+  hypervisorCommand = name: (runnerParts name).command;
   wrapperOf = name: let g = guestOf name; in
     if g.microvm.hypervisor == "qemu" then g.microvm.qemu.package else g.microvm.cloud-hypervisor.package;
 
@@ -258,7 +261,8 @@ let
     #   → $CREDLINK_LAUNCH (host drop-in) → host-launcher
     chain-run-execs-wrapper = contains "exec -a \"microvm@web\" ${webWrapper}/bin/cloud-hypervisor " webRun;
     chain-run-keeps-prestart = contains "rm -f 'web.sock'" webRun && contains "web-var.img" webRun;
-    chain-macvtap-fds = contains "exec 3<>/dev/tap$(< /sys/class/net/vm-mac/ifindex)" (runnerText "mac").run;
+    chain-macvtap-fds = contains "exec 3<>/dev/tap$(< /sys/class/net/vm-mac/ifindex)" (runnerText "mac").run
+      && contains "exec 4<>/dev/tap$(< /sys/class/net/vm-mac/ifindex)" (runnerText "mac").run && (runnerParts "mac").fds == [ 3 4 ];
     chain-command-is-wrapper = lib.hasPrefix "${webWrapper}/bin/cloud-hypervisor " (hypervisorCommand "web");
     chain-wrapper-script = let t = webWrapper.credlink.script.text; real = "${pkgs.cloud-hypervisor}/bin/cloud-hypervisor"; in
       contains "then exec \"$CREDLINK_LAUNCH\" cloud-hypervisor ${real} \"$@\"; fi" t && lib.hasSuffix "exec ${real} \"$@\"\n" t;
@@ -395,6 +399,7 @@ let
       wrapper = (wrapperOf name).credlink.script.text;
       command = lib.removePrefix "${wrapperOf name}/bin/${bin} " (hypervisorCommand name);
       manifest = builtins.toJSON manifest;
+      inherit (runnerParts name) fds;
       expect = {
         inherit (m) hypervisor;
         inherit (m) vcpu mem balloon initialBalloonMem deflateOnOOM storeOnDisk;

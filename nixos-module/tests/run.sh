@@ -69,7 +69,7 @@ head -c 48 /dev/urandom | base64 -w0 > "$tmp/creds/DB_PASSWORD"
 head -c 72 /dev/urandom | base64 -w0 > "$tmp/creds/JWT_SECRET"
 chmod 0400 "$tmp/creds"/*
 for s in "${shapes[@]}"; do
-  declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" C="shape_${s}_cmd" M="shape_${s}_manifest"
+  declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" C="shape_${s}_cmd" M="shape_${s}_manifest" F="shape_${s}_fds"
   printf '%s' "$M" > "$tmp/manifest-$s.json"
   printf '%s\n' "${C[@]}" > "$tmp/plans/$s.argv"   # microvm.nix's argv as bash parses it, for plan-check
   # The scripts as the module writes them, with this machine's paths for what exists only in a
@@ -82,11 +82,14 @@ for s in "${shapes[@]}"; do
     -e "s#--runtime-dir /run/credlink/[^ ]+#--runtime-dir $tmp/run#" > "$tmp/launch-$s.sh"
   chmod +x "$tmp/launch-$s.sh"
   grep -q "$tmp/host-launcher plan --format json" "$tmp/launch-$s.sh" || { echo "launch script $s: unexpected shape"; fail=1; }
-  if ! (cd "$tmp" && CREDENTIALS_DIRECTORY=$tmp/creds CREDLINK_LAUNCH=$tmp/launch-$s.sh bash "$tmp/wrapper-$s.sh" "${C[@]}") \
+  # microvm-run opens each macvtap queue on the descriptor microvm.nix assigned (exec 3<>/dev/tapN);
+  # a character device stands in for the tap device here.
+  if ! (cd "$tmp" && for fd in "${F[@]}"; do eval "exec $fd<>/dev/null"; done
+        CREDENTIALS_DIRECTORY=$tmp/creds CREDLINK_LAUNCH=$tmp/launch-$s.sh bash "$tmp/wrapper-$s.sh" "${C[@]}") \
        > "$tmp/plans/$s.json" 2> "$tmp/plans/$s.err"; then
     echo "plan $s: FAIL"; sed 's/^/    /' "$tmp/plans/$s.err"; fail=1
   fi
-  unset -n L W C M
+  unset -n L W C M F
 done
 if [ $fail -eq 0 ]; then
   res=$(nixeval --json nixos-module/tests/plan-check.nix --arg tp "$tmp/tp" --arg planDir "$tmp/plans")

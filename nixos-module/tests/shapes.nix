@@ -11,6 +11,7 @@ let
     shape_${name}_launch=${lib.escapeShellArg s.launch}
     shape_${name}_wrapper=${lib.escapeShellArg s.wrapper}
     shape_${name}_cmd=( ${s.command} )
+    shape_${name}_fds=( ${toString s.fds} )
     shape_${name}_manifest=${lib.escapeShellArg s.manifest}
   '';
   text = "#CREDLINK-SHAPES-BEGIN\nshapes=( ${toString (builtins.attrNames r.shapes)} )\n"
