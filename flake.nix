@@ -15,7 +15,9 @@
       systems = [ "x86_64-linux" "aarch64-linux" ];
       forAll = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       # The modules build the package from this flake's source unless told otherwise.
+      # A key, so that importing e.g. both `default` and `host` loads each module once.
       withPackage = module: opt: { pkgs, lib, ... }: {
+        key = "credlink-flake:${toString module}";
         imports = [ module ];
         config = lib.setAttrByPath opt (lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default);
       };

@@ -47,6 +47,8 @@ let
     flake-module-names = builtins.attrNames outputs.nixosModules == [ "default" "guest" "host" "microvm-guest" ];
     flake-modules-evaluate = let c = hostWith [ { services.credlink.host.vms.x = { credentials.K = "/run/k"; cloudHypervisorArgs = [ "--cpus" "boot=1" ]; }; } ]; in
       c.systemd.services ? "credlink-vm-x" && c.services.credlink.guest.enable == false;
+    flake-modules-twice = (h.evalWith [ ] [ outputs.nixosModules.default outputs.nixosModules.host outputs.nixosModules.guest ]).services.credlink.host.package
+      == outputs.packages.x86_64-linux.default;
     flake-package-default-from-self = (hostWith [ ]).services.credlink.host.package == outputs.packages.x86_64-linux.default;
     flake-package = outputs.packages.x86_64-linux.default.goModuleArgs.pname == "credlink";
     flake-check-eval-drv = lib.hasSuffix ".drv" outputs.checks.x86_64-linux.nixos-module-eval.drvPath;
