@@ -28,9 +28,10 @@ in
   _class = "clan.service";
   manifest.name = "credlink";
   manifest.description = "Verifiable delivery of systemd credentials into VMs (SMBIOS OEM strings, checked by the guest)";
+  manifest.categories = [ "System" ];
 
   roles.host = {
-    # The machine that runs the VMs: generates the secrets, starts the VMs through host-launcher.
+    description = "The machine that runs the VMs: one vars generator per VM, VMs started through host-launcher.";
     interface = ./declaration.nix;
     perInstance = { settings, ... }: {
       nixosModule = { config, options, ... }:
@@ -67,7 +68,7 @@ in
   };
 
   roles.guest = {
-    # A VM: runs guest-agent with the manifest of its host-role declaration.
+    description = "A VM: guest-agent with the manifest derived from the host role's declaration.";
     interface = { lib, ... }: {
       options.vm = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; description = "Name of this VM in roles.host.settings.vms (default: the machine's name)."; };
       options.openFirewall = lib.mkOption { type = lib.types.bool; default = false; description = "Open the metrics port."; };

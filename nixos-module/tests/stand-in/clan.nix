@@ -1,5 +1,6 @@
-# STAND-IN for clan-core, written from its public sources (lib/inventory/distributed-service/
-# service-module.nix, nixosModules/clanCore/vars/interface.nix): just enough to evaluate a
+# STAND-IN for clan-core, written from its public sources (commit d7c35d9, 2026-08-22:
+# lib/inventory/distributed-service/service-module.nix, modules/clan/export-modules/
+# generic-generator.nix, nixosModules/clanCore/vars/interface.nix): just enough to evaluate a
 # `clan.service` module the way clan does and to give its NixOS modules the vars options.
 #  - evalService: evaluates the service module against the roles/interface/perInstance options,
 #    then, for one instance, evaluates each role's settings through its interface and calls
@@ -12,9 +13,21 @@ let
   inherit (lib) mkOption types;
   serviceOptions = {
     options = {
-      manifest = mkOption { type = types.submodule { freeformType = types.attrsOf types.anything; options.name = mkOption { type = types.str; }; }; };
+      manifest = mkOption {
+        type = types.submodule {
+          options.name = mkOption { type = types.str; };
+          options.description = mkOption { type = types.str; default = "No description"; };
+          options.readme = mkOption { type = types.str; default = ""; };
+          options.categories = mkOption {
+            type = types.listOf (types.enum [ "Audio" "AudioVideo" "Desktop" "Development" "Education" "Game" "Graphics"
+              "Network" "Office" "Science" "Settings" "Social" "System" "Uncategorized" "Utility" "Video" ]);
+            default = [ "Uncategorized" ];
+          };
+        };
+      };
       roles = mkOption {
         type = types.attrsOf (types.submodule {
+          options.description = mkOption { type = types.nullOr types.str; default = null; };
           options.interface = mkOption { type = types.deferredModule; default = { }; };
           options.perInstance = mkOption { type = types.deferredModule; default = { }; };
         });
