@@ -397,6 +397,8 @@ let
     {
       launch = host.services.credlink.host.vms.${name}.launchScript.text;
       wrapper = (wrapperOf name).credlink.script.text;
+      wrapperPath = "${wrapperOf name}/bin/${bin}";
+      run = (runnerText name).run;
       command = lib.removePrefix "${wrapperOf name}/bin/${bin} " (hypervisorCommand name);
       manifest = builtins.toJSON manifest;
       inherit (runnerParts name) fds;

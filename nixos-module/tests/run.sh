@@ -3,9 +3,9 @@
 #  1. every .nix file parses;
 #  2. tests/eval.nix: the modules under the REAL nixpkgs lib.evalModules with microvm.nix's REAL
 #     host module, guest modules and runners (shared/third-party snapshots), NixOS stand-in;
-#  3. the translation check: microvm.nix's generated cloud-hypervisor command lines for three VM
-#     shapes (and qemu's for a q35 VM), run through the module's wrapper and launch scripts into the real
-#     `host-launcher plan --format json` (built here), compared field by field
+#  3. the translation check: microvm.nix's own microvm-run for three cloud-hypervisor VM shapes
+#     (and a qemu q35 VM), run by bash, exec'ing the module's wrapper and launch scripts into the
+#     real `host-launcher plan --format json` (built here), compared field by field
 #     (tests/plan-check.nix); no secret byte in any output; the rendered units under the real
 #     systemd-analyze verify/security;
 #  4. option type errors carry their message; flake.nix and the clan service evaluate, and the
@@ -69,27 +69,34 @@ head -c 48 /dev/urandom | base64 -w0 > "$tmp/creds/DB_PASSWORD"
 head -c 72 /dev/urandom | base64 -w0 > "$tmp/creds/JWT_SECRET"
 chmod 0400 "$tmp/creds"/*
 for s in "${shapes[@]}"; do
-  declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" C="shape_${s}_cmd" M="shape_${s}_manifest" F="shape_${s}_fds"
+  declare -n L="shape_${s}_launch" W="shape_${s}_wrapper" WP="shape_${s}_wrapper_path" R="shape_${s}_run" \
+    C="shape_${s}_cmd" M="shape_${s}_manifest"
   printf '%s' "$M" > "$tmp/manifest-$s.json"
   printf '%s\n' "${C[@]}" > "$tmp/plans/$s.argv"   # microvm.nix's argv as bash parses it, for plan-check
-  # The scripts as the module writes them, with this machine's paths for what exists only in a
-  # real deployment: host-launcher (and `run` → `plan --format json`), the manifest, the runtime
-  # directory, bash. The wrapper is run as is: it execs $CREDLINK_LAUNCH with its real binary.
-  printf '%s\n' "$W" > "$tmp/wrapper-$s.sh"
-  printf '%s\n' "$L" | sed -E -e '1s|^#!/nix/store/.*/bin/bash$|#!/usr/bin/env bash|' \
+  # The three scripts as the modules and microvm.nix write them, run in a chain by bash, with this
+  # machine's paths for what exists only in a deployment: the wrapper's store path (microvm-run
+  # execs it), host-launcher (and `run` → `plan --format json`), the manifest, the runtime
+  # directory, bash; and /dev/null for the macvtap tap devices microvm-run opens (exec 3<>/dev/tapN).
+  fixsh='1s|^#!/nix/store/.*/bin/bash$|#!/usr/bin/env bash|'
+  printf '%s\n' "$W" | sed -E "$fixsh" > "$tmp/wrapper-$s.sh"
+  printf '%s\n' "$L" | sed -E -e "$fixsh" \
     -e "s#exec /nix/store/[^ ]+/bin/host-launcher run #exec $tmp/host-launcher plan --format json #" \
     -e "s#--manifest /nix/store/[^ ]+#--manifest $tmp/manifest-$s.json#" \
-    -e "s#--runtime-dir /run/credlink/[^ ]+#--runtime-dir $tmp/run#" > "$tmp/launch-$s.sh"
-  chmod +x "$tmp/launch-$s.sh"
-  grep -q "$tmp/host-launcher plan --format json" "$tmp/launch-$s.sh" || { echo "launch script $s: unexpected shape"; fail=1; }
-  # microvm-run opens each macvtap queue on the descriptor microvm.nix assigned (exec 3<>/dev/tapN);
-  # a character device stands in for the tap device here.
-  if ! (cd "$tmp" && for fd in "${F[@]}"; do eval "exec $fd<>/dev/null"; done
-        CREDENTIALS_DIRECTORY=$tmp/creds CREDLINK_LAUNCH=$tmp/launch-$s.sh bash "$tmp/wrapper-$s.sh" "${C[@]}") \
-       > "$tmp/plans/$s.json" 2> "$tmp/plans/$s.err"; then
-    echo "plan $s: FAIL"; sed 's/^/    /' "$tmp/plans/$s.err"; fail=1
+    -e "s#--runtime-dir /run/credlink/[^ ]+#--runtime-dir $tmp/run#" \
+    -e "s#-- \"[$]@\" ;;#-- \"\$@\" > $tmp/plans/$s.json ;;#" > "$tmp/launch-$s.sh"
+  printf '%s\n' "$R" | sed -E -e "s#$WP#$tmp/wrapper-$s.sh#" \
+    -e 's#^exec ([0-9]+)<>/dev/tap\$\(< /sys/class/net/[^)]+\)$#exec \1<>/dev/null#' > "$tmp/microvm-run-$s.sh"
+  chmod +x "$tmp/wrapper-$s.sh" "$tmp/launch-$s.sh"
+  grep -q "$tmp/host-launcher plan --format json" "$tmp/launch-$s.sh" && grep -q "$tmp/wrapper-$s.sh" "$tmp/microvm-run-$s.sh" \
+    || { echo "scripts of $s: unexpected shape"; fail=1; }
+  mkdir -p "$tmp/state-$s"   # microvm@NAME's WorkingDirectory (volumes are created here)
+  # (the plan goes to plans/NAME.json: microvm-run's own output, e.g. mkfs's, stays out of it)
+  if ! (cd "$tmp/state-$s" && CREDENTIALS_DIRECTORY=$tmp/creds CREDLINK_LAUNCH=$tmp/launch-$s.sh bash "$tmp/microvm-run-$s.sh") \
+       > "$tmp/plans/$s.log" 2>&1; then
+    echo "microvm-run → wrapper → launch → host-launcher plan, $s: FAIL"; sed 's/^/    /' "$tmp/plans/$s.log"; fail=1
   fi
-  unset -n L W C M F
+  rm -rf "$tmp/state-$s"
+  unset -n L W WP R C M
 done
 if [ $fail -eq 0 ]; then
   res=$(nixeval --json nixos-module/tests/plan-check.nix --arg tp "$tmp/tp" --arg planDir "$tmp/plans")

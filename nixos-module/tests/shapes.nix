@@ -1,7 +1,8 @@
 # Prints (through builtins.trace, which writes strings raw) a bash fragment describing the three
-# microvm.nix VM shapes of eval.nix: the guest package's wrapper script, the host's launch script
-# ($CREDLINK_LAUNCH), microvm.nix's generated cloud-hypervisor arguments exactly as microvm-run's
-# `exec` line holds them (shell syntax, parsed by bash as microvm-run would), and each manifest.
+# microvm.nix VM shapes of eval.nix: microvm.nix's microvm-run script, the guest package's wrapper
+# script (and the store path microvm-run execs it by), the host's launch script
+# ($CREDLINK_LAUNCH), the hypervisor arguments of microvm-run's `exec` line (shell syntax), the
+# macvtap descriptors, and each manifest.
 # run.sh sources it.
 { tp, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
 let
@@ -10,6 +11,8 @@ let
   frag = name: s: ''
     shape_${name}_launch=${lib.escapeShellArg s.launch}
     shape_${name}_wrapper=${lib.escapeShellArg s.wrapper}
+    shape_${name}_wrapper_path=${lib.escapeShellArg s.wrapperPath}
+    shape_${name}_run=${lib.escapeShellArg s.run}
     shape_${name}_cmd=( ${s.command} )
     shape_${name}_fds=( ${toString s.fds} )
     shape_${name}_manifest=${lib.escapeShellArg s.manifest}
