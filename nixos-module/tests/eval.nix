@@ -401,7 +401,6 @@ let
       run = (runnerText name).run;
       command = lib.removePrefix "${wrapperOf name}/bin/${bin} " (hypervisorCommand name);
       manifest = builtins.toJSON manifest;
-      inherit (runnerParts name) fds;
       expect = {
         inherit (m) hypervisor;
         inherit (m) vcpu mem balloon initialBalloonMem deflateOnOOM storeOnDisk;

@@ -14,7 +14,6 @@ let
     shape_${name}_wrapper_path=${lib.escapeShellArg s.wrapperPath}
     shape_${name}_run=${lib.escapeShellArg s.run}
     shape_${name}_cmd=( ${s.command} )
-    shape_${name}_fds=( ${toString s.fds} )
     shape_${name}_manifest=${lib.escapeShellArg s.manifest}
   '';
   text = "#CREDLINK-SHAPES-BEGIN\nshapes=( ${toString (builtins.attrNames r.shapes)} )\n"
