@@ -1,9 +1,8 @@
-# Prints (through builtins.trace, which writes strings raw) a bash fragment describing the three
+# Prints (through builtins.trace, which writes strings raw) a bash fragment describing the four
 # microvm.nix VM shapes of eval.nix: microvm.nix's microvm-run script, the guest package's wrapper
 # script (and the store path microvm-run execs it by), the host's launch script
-# ($CREDLINK_LAUNCH), the hypervisor arguments of microvm-run's `exec` line (shell syntax), the
-# macvtap descriptors, and each manifest.
-# run.sh sources it.
+# ($CREDLINK_LAUNCH), the hypervisor arguments of microvm-run's `exec` line (shell syntax), and
+# each manifest. run.sh sources it.
 { tp, libDir ? tp + "/lib/lib", microvmDir ? tp + "/microvm" }:
 let
   r = import ./eval.nix { inherit libDir microvmDir; };
