@@ -63,7 +63,8 @@ let
       };
     };
     # qemu on q35 (has SMBIOS)
-    q35 = { microvm = { hypervisor = "qemu"; qemu.machine = "q35"; vcpu = 1; mem = 512;
+    q35 = { microvm = { hypervisor = "qemu"; qemu.machine = "q35"; vcpu = 1; mem = 512; vsock.cid = 11;
+      interfaces = [ { type = "tap"; id = "vm-q35"; mac = "02:00:00:00:00:04"; } ];
       shares = [ { proto = "virtiofs"; tag = "ro-store"; source = "/nix/store"; mountPoint = "/nix/.ro-store"; } ]; }; };
     # qemu on microvm.nix's default -M microvm (no SMBIOS): refused
     qmicro = { microvm = { hypervisor = "qemu"; vcpu = 1; mem = 512;

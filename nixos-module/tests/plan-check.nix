@@ -27,6 +27,10 @@ let
         format = p.format == "credlink-plan/1" && p.vm == name && p.hypervisor == "qemu" && !(p ? cloud_hypervisor && p.cloud_hypervisor != null);
         argv-unchanged = lib.take (1 + builtins.length argv) p.exec == [ e.realHypervisor ] ++ argv && builtins.length argv > 20;
         machine = builtins.elem "q35,accel=kvm:tcg,acpi=on,mem-merge=on" argv;
+        # microvm.nix's vhost-vsock device (vsock.cid) carries the acknowledgement; no second one
+        vsock = e.vsockCid == null || (p.ack.transport == "vsock"
+          && builtins.length (builtins.filter (a: lib.hasPrefix "vhost-vsock-pci" a) p.exec) == 1
+          && builtins.elem "vhost-vsock-pci,guest-cid=${toString e.vsockCid}" p.exec);
         oem-pipes = builtins.length (builtins.filter (v: builtins.match "type=11,path=/dev/fd/[0-9]+" v != null) smbios) == builtins.length p.credentials;
         no-oem-values = !(builtins.any (v: lib.hasPrefix "type=11" v && !(lib.hasPrefix "type=11,path=/dev/fd/" v)) smbios);
         credentials = builtins.all (n: creds ? ${n} && !creds.${n}.control) (e.credentials ++ builtins.attrNames e.settings);
