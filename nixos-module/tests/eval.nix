@@ -295,6 +295,9 @@ let
       && readme.microvm.vms.web.config.config.systemd.services ? guest-agent;
     readme-standalone = failedAssertions readmeSolo == [ ] && readmeSolo.systemd.services ? "credlink-vm-build";
 
+    # core dumps off in every rendered unit (the files in systemd/ say LimitCORE=0)
+    core-dumps-off = builtins.all (t: hasLine "LimitCORE=0" t) [ (unitOf "microvm@web") soloUnit guestUnit ];
+
     # refusals, each with its message
     assertions-fire = builtins.all (n: builtins.any (m: contains expectedMessages.${n} m) assertionResults.${n}) (builtins.attrNames expectedMessages);
 
