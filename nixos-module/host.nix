@@ -239,7 +239,7 @@ let
         { assertion = mv.hypervisor != "qemu" || !(lib.hasPrefix "microvm" mv.qemu.machine);
           message = "${p}: microvm.nix's qemu runner uses -M ${mv.qemu.machine}, which builds no SMBIOS tables, so credentials cannot be delivered. Set microvm.vms.${name}.config.microvm.qemu.machine = \"q35\" (x86_64), or use cloud-hypervisor."; }
         { assertion = mv.hypervisor != "qemu" || !(builtins.any (i: i.type == "macvtap") mv.interfaces);
-          message = "${p}: microvm.nix passes macvtap interfaces to qemu as inherited descriptors 3, 4, …, which host-launcher's qemu mode uses for its SMBIOS pipes: use tap interfaces with qemu, or cloud-hypervisor (whose macvtap descriptors host-launcher hands over with vm.add-net)."; }
+          message = "${p}: microvm.nix passes macvtap interfaces to qemu as inherited descriptors 3, 4, …, which host-launcher's qemu mode uses for its SMBIOS descriptors (memfds or pipes): use tap interfaces with qemu, or cloud-hypervisor (whose macvtap descriptors host-launcher hands over with vm.add-net)."; }
         { assertion = mv.credentialFiles == { };
           message = "${p}: microvm.vms.${name}.config.microvm.credentialFiles is set as well: move those credentials into ${p}.credentials (credlink delivers and verifies them; two mechanisms would disagree)."; }
         { assertion = !(builtins.any (s: lib.hasPrefix "io.systemd.credential" s && !(lib.hasPrefix "io.systemd.credential:vmm.notify_socket=" s)) mv.cloud-hypervisor.platformOEMStrings);

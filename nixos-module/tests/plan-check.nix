@@ -14,8 +14,8 @@ let
 
   check = name: if r.shapes.${name}.expect.hypervisor == "qemu" then checkQemu name else checkCH name;
 
-  # qemu: microvm.nix's argv is passed on unchanged, each OEM string through its own inherited
-  # pipe (-smbios type=11,path=/dev/fd/N), never a value on the command line.
+  # qemu: microvm.nix's argv is passed on unchanged, the OEM strings through inherited descriptors
+  # (sealed memfds or pipes), never a value on the command line.
   checkQemu = name:
     let
       e = r.shapes.${name}.expect;
@@ -31,7 +31,12 @@ let
         vsock = e.vsockCid == null || (p.ack.transport == "vsock"
           && builtins.length (builtins.filter (a: lib.hasPrefix "vhost-vsock-pci" a) p.exec) == 1
           && builtins.elem "vhost-vsock-pci,guest-cid=${toString e.vsockCid}" p.exec);
-        oem-pipes = builtins.length (builtins.filter (v: builtins.match "type=11,path=/dev/fd/[0-9]+" v != null) smbios) == builtins.length p.credentials;
+        # either whole Type 11 structures in sealed memfds (-smbios file=/dev/fd/N, the default)
+        # or one pipe per string (-smbios type=11,path=/dev/fd/N, --smbios-delivery path)
+        oem-descriptors = let
+          files = builtins.filter (v: builtins.match "file=/dev/fd/[0-9]+" v != null) smbios;
+          paths = builtins.filter (v: builtins.match "type=11,path=/dev/fd/[0-9]+" v != null) smbios;
+        in (files != [ ] && paths == [ ]) || (files == [ ] && builtins.length paths == builtins.length p.credentials);
         no-oem-values = !(builtins.any (v: lib.hasPrefix "type=11" v && !(lib.hasPrefix "type=11,path=/dev/fd/" v)) smbios);
         credentials = builtins.all (n: creds ? ${n} && !creds.${n}.control) (e.credentials ++ builtins.attrNames e.settings);
       };
