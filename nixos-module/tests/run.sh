@@ -10,7 +10,8 @@
 #     systemd-analyze verify/security;
 #  4. option type errors carry their message; flake.nix and the clan service evaluate, and the
 #     clan vars generator script runs.
-# Needs: nix-instantiate (Debian's nix-bin 2.8 is enough), go, tar; shared/third-party beside
+# Needs: nix-instantiate (Debian's nix-bin 2.8 is enough), go, tar, bash, systemd-analyze, mkfs.ext4
+# (microvm-run creates a volume; .ci/run installs all of them); shared/third-party beside
 # the repository (CI: ../shared), or CREDLINK_SHARED=DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
