@@ -272,7 +272,8 @@ func processAlive(pid int) bool {
 func TestQEMUInvocation(t *testing.T) {
 	tests := []struct {
 		method string
-		extra  int // further --set credentials, to need more than one structure
+		extra  int      // further --set credentials, to need more than one structure
+		opArgv []string // the operator's own options, after -nodefaults
 		argv   []string
 		blobs  []string
 	}{
@@ -281,14 +282,18 @@ func TestQEMUInvocation(t *testing.T) {
 			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 6 seals 0xf err <nil> parse <nil>"}},
 		{method: SMBIOSFile, extra: 300, argv: []string{"arg -smbios\narg file=/dev/fd/3\n", "arg -smbios\narg file=/dev/fd/4\n"},
 			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 255 seals 0xf err <nil> parse <nil>", "blob fd 4 size %d type 11 handle 0x0b01 count 51 seals 0xf err <nil> parse <nil>"}},
+		// An operator's -qmp is kept, and credlink's own (for the graceful stop) added.
+		{method: SMBIOSFile, opArgv: []string{"-qmp", "unix:/run/op-qmp.sock,server=on,wait=off"},
+			argv: []string{"arg -qmp\narg unix:/run/op-qmp.sock,server=on,wait=off\n", "/qmp.sock,server=on,wait=off\n"},
+			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 6 seals 0xf err <nil> parse <nil>"}},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/%d", tt.method, tt.extra), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%d/%d", tt.method, tt.extra, len(tt.opArgv)), func(t *testing.T) {
 			e := newEnv(t)
 			rec := filepath.Join(e.dir, "qemu.rec")
 			t.Setenv("CREDLINK_FAKE", "qemu")
 			t.Setenv("FAKE_QEMU_OUT", rec)
-			c := e.config(&QEMU{Binary: testBin, AckVia: "serial", SMBIOSDelivery: tt.method, Argv: []string{"-machine", "q35", "-m", "256", "-nodefaults"}})
+			c := e.config(&QEMU{Binary: testBin, AckVia: "serial", SMBIOSDelivery: tt.method, Argv: append([]string{"-machine", "q35", "-m", "256", "-nodefaults"}, tt.opArgv...)})
 			c.AckTimeout = 2 * time.Second
 			if tt.extra > 0 {
 				c.ManifestPath = "" // the manifest lists only the three named credentials

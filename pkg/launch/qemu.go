@@ -146,10 +146,11 @@ func (q *qemuVM) load(structures [][]string) error {
 	// helper that ignores it, gcore) leaves it out. QEMU merges repeated -machine options; the
 	// last value wins.
 	extra = append(extra, "-machine", "dump-guest-core=off")
-	if !argvHas(q.h.Argv, "qmp") {
-		q.qmpPath = runtimePath(q.s, "qmp.sock")
-		extra = append(extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
-	}
+	// Our own QMP monitor, for the graceful stop (system_powerdown), even when the operator
+	// has one: QEMU serves every -qmp given (each is a monitor of its own), so theirs keeps
+	// working and ours cannot be taken away by it.
+	q.qmpPath = runtimePath(q.s, "qmp.sock")
+	extra = append(extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
 	q.argv = append(append([]string{bin}, q.h.Argv...), extra...)
 	q.process = newProcess(exec.Command(q.argv[0], q.argv[1:]...))
 	q.cmd.Stdout, q.cmd.Stderr = q.s.Stdout, q.s.Stderr

@@ -106,6 +106,88 @@ func qemuNumber(s string) (uint64, error) {
 	return strconv.ParseUint(digits, base, 64)
 }
 
+// cStrtoul parses s as glibc strtoul(s, NULL, 0) does, which is how QEMU 7.2 reads -smbios
+// type= (hw/smbios/smbios.c, smbios_entry_add: "strtoul(val, NULL, 0)"): leading white space
+// (isspace: space, \t \n \v \f \r), an optional sign ('-' negates modulo 2^64), "0x"/"0X"
+// before a hex digit for base 16, a leading 0 for base 8, else base 10; the digits end at the
+// first byte that is not one, and what follows is ignored; no digits at all is 0; overflow is
+// ULONG_MAX. So "+11", " 11", "\t11", "0xb", "013" and "11junk" are all type 11.
+func cStrtoul(s string) uint64 {
+	i := 0
+	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	base := uint64(10)
+	if i < len(s) && s[i] == '0' {
+		base = 8
+		if i+2 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X') && hexDigit(s[i+2]) >= 0 {
+			base, i = 16, i+2
+		}
+	}
+	var n uint64
+	overflow := false
+	for ; i < len(s); i++ {
+		d := hexDigit(s[i])
+		if d < 0 || uint64(d) >= base {
+			break
+		}
+		if n > (^uint64(0)-uint64(d))/base {
+			overflow = true
+		}
+		n = n*base + uint64(d)
+	}
+	if overflow {
+		return ^uint64(0)
+	}
+	if neg {
+		return -n
+	}
+	return n
+}
+
+// hexDigit is the value of a hex digit, or -1.
+func hexDigit(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// kernelCredential reports whether s holds a kernel command-line credential,
+// systemd.set_credential= or systemd.set_credential_binary= (systemd src/core/import-creds.c,
+// import_credentials_proc_cmdline; proc_cmdline_key_streq treats '-' like '_', and an "rd."
+// prefix applies to the initrd). Such a credential is in the hypervisor's argv, readable in
+// /proc by every local user, and in the guest's /proc/cmdline.
+func kernelCredential(s string) bool {
+	return strings.Contains(strings.ReplaceAll(s, "-", "_"), "systemd.set_credential")
+}
+
+// kernelCredentialErr is the refusal of a kernel command-line credential in what.
+func kernelCredentialErr(what string) error {
+	return configErr("%s has a kernel command-line credential (systemd.set_credential=): it would sit in the hypervisor's argv, readable by every local user, and in the guest's /proc/cmdline; pass it with --credential (secret) or --set (plain value) instead", what)
+}
+
+// qemuDetaches lists the options that take QEMU out of host-launcher's supervision: with
+// -daemonize QEMU forks, the process host-launcher started exits once the child is set up, and
+// the VM (holding every credential) runs on unsupervised: no stop on failure, no SIGTERM
+// forwarding, and host-launcher would read the parent's exit as the hypervisor stopping.
+// (-runas and -chroot only drop privileges after set-up, in the same process; -incoming and
+// -loadvm restore a guest that never reads the new tables, which the acknowledgement timeout
+// reports. They stay allowed.)
+var qemuDetaches = map[string]string{
+	"daemonize": "QEMU would fork away from host-launcher with the credentials in its memory, unsupervised; let systemd supervise host-launcher instead",
+}
+
 // checkQEMUArgv refuses argv that cannot carry SMBIOS credentials or already carries some.
 func checkQEMUArgv(argv []string) error {
 	if len(argv) == 0 {
@@ -116,6 +198,9 @@ func checkQEMUArgv(argv []string) error {
 		return err
 	}
 	for _, o := range opts {
+		if why, ok := qemuDetaches[o.Name]; ok {
+			return configErr("qemu %s (argument %d) is refused: %s", argv[o.Index], o.Index+1, why)
+		}
 		switch o.Name {
 		case "M", "machine":
 			if typ := qemuKeyval(o.Arg, "type")["type"]; typ == "microvm" {
@@ -123,7 +208,7 @@ func checkQEMUArgv(argv []string) error {
 			}
 		case "smbios":
 			if t, ok := qemuKeyval(o.Arg, "")["type"]; ok {
-				if n, err := qemuNumber(t); err == nil && n == 11 {
+				if cStrtoul(t) == 11 {
 					return configErr("qemu argv already has -smbios type=11 (argument %d); host-launcher builds the Type 11 strings itself", o.Index+2)
 				}
 			}
@@ -140,6 +225,9 @@ func checkQEMUArgv(argv []string) error {
 	for i, a := range argv {
 		if strings.Contains(a, "io.systemd.credential") {
 			return configErr("qemu argv already contains a systemd credential (argument %d); pass credentials with --credential so they stay out of argv", i+1)
+		}
+		if kernelCredential(a) {
+			return kernelCredentialErr(fmt.Sprintf("qemu argument %d", i+1))
 		}
 	}
 	return nil
@@ -192,15 +280,4 @@ func argvVsockCID(argv []string) (uint32, bool) {
 		}
 	}
 	return 0, false
-}
-
-// argvHas reports whether argv has option name (without dashes), in either spelling.
-func argvHas(argv []string, name string) bool {
-	opts, _ := parseQEMUArgv(argv)
-	for _, o := range opts {
-		if o.Name == name {
-			return true
-		}
-	}
-	return false
 }
