@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/chconfig"
+	"github.com/credlink/credlink/pkg/credential"
 )
 
 // chSource is the cloud-hypervisor VM as the operator described it: a --vm-config file, or
@@ -47,6 +49,9 @@ func (h *CloudHypervisor) source() (*chSource, error) {
 	}
 	if h.VMConfig != "" {
 		return nil, configErr("cloud-hypervisor: give either --vm-config or cloud-hypervisor's arguments after --, not both")
+	}
+	if err := checkCHArgvCredentials(h.argv); err != nil {
+		return nil, err
 	}
 	tr, err := chconfig.Translate(h.argv)
 	if err != nil {
@@ -87,6 +92,25 @@ func (h *CloudHypervisor) source() (*chSource, error) {
 		return nil, err
 	}
 	return src, nil
+}
+
+// checkCHArgvCredentials refuses a credential anywhere in cloud-hypervisor's command line,
+// whatever the quoting or position inside an option (oem_strings=["io.systemd.credential:…"],
+// a list element, --cmdline's systemd.set_credential=): all of it is in the process's argv,
+// readable in /proc by every local user. The one credential string allowed is
+// vmm.notify_socket, whose address host-launcher serves itself. The message names the argument,
+// never its text.
+func checkCHArgvCredentials(argv []string) error {
+	for i, a := range argv {
+		rest := strings.ReplaceAll(a, chconfig.NotifySocketPrefix, "")
+		if strings.Contains(rest, credential.PrefixText[:len(credential.PrefixText)-1]) {
+			return configErr("cloud-hypervisor argument %d has a systemd credential (io.systemd.credential…), readable in /proc by every local user: give it to host-launcher with --credential (secret) or --set (plain value) instead", i+1)
+		}
+		if kernelCredential(a) {
+			return kernelCredentialErr(fmt.Sprintf("cloud-hypervisor argument %d", i+1))
+		}
+	}
+	return nil
 }
 
 // checkTapFD accepts an inherited descriptor that can be a tap queue: open and a character

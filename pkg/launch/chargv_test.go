@@ -228,6 +228,11 @@ func TestCloudHypervisorArgvRefused(t *testing.T) {
 		{[]string{"--kernel", "/k", "--net", "fd=[1],num_queues=2"}, "standard input, output and error"},
 		{[]string{"--cpus", "boot=2"}, "--kernel or --firmware"},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential:API_KEY=x]"}, "--credential"},
+		{[]string{"--kernel", "/k", "--platform", `oem_strings=["io.systemd.credential:API_KEY=x"]`}, "argument 4 has a systemd credential"},
+		{[]string{"--kernel", "/k", "--platform", `oem_strings=[a,'io.systemd.credential.binary:K=eA==']`}, "argument 4 has a systemd credential"},
+		{[]string{"--kernel", "/k", "--platform", `oem_strings=[io.systemd.credential:vmm.notify_socket=vsock:2:9,"io.systemd.credential:X=y"]`}, "argument 4 has a systemd credential"},
+		{[]string{"--kernel", "/k", "--cmdline", "console=hvc0 systemd.set_credential=API_KEY:x"}, "argument 4 has a kernel command-line credential"},
+		{[]string{"--kernel", "/k", "--cmdline", "systemd.set_credential_binary=K:eA=="}, "kernel command-line credential"},
 		{[]string{"--kernel", "/k", "--api-socket", "/x"}, "--api-proxy /y and cloud-hypervisor's --api-socket /x disagree"},
 	} {
 		h := &CloudHypervisor{Binary: "/nonexistent/cloud-hypervisor", argv: tc.argv}

@@ -173,10 +173,8 @@ func loadVMConfig(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, configErr("--vm-config %s: %v", path, err)
 	}
-	var cfg map[string]any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&cfg); err != nil {
+	cfg, err := decodeVMConfig(b)
+	if err != nil {
 		return nil, configErr("--vm-config %s: %v", path, err)
 	}
 	if _, ok := cfg["payload"].(map[string]any); !ok {

@@ -284,7 +284,7 @@ func TestQEMUInvocation(t *testing.T) {
 			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 255 seals 0xf err <nil> parse <nil>", "blob fd 4 size %d type 11 handle 0x0b01 count 51 seals 0xf err <nil> parse <nil>"}},
 		// An operator's -qmp is kept, and credlink's own (for the graceful stop) added.
 		{method: SMBIOSFile, opArgv: []string{"-qmp", "unix:/run/op-qmp.sock,server=on,wait=off"},
-			argv: []string{"arg -qmp\narg unix:/run/op-qmp.sock,server=on,wait=off\n", "/qmp.sock,server=on,wait=off\n"},
+			argv:  []string{"arg -qmp\narg unix:/run/op-qmp.sock,server=on,wait=off\n", "/qmp.sock,server=on,wait=off\n"},
 			blobs: []string{"blob fd 3 size %d type 11 handle 0x0b00 count 6 seals 0xf err <nil> parse <nil>"}},
 	}
 	for _, tt := range tests {

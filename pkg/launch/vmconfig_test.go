@@ -91,3 +91,44 @@ func TestVMConfigOEMStringsAfterOurs(t *testing.T) {
 		t.Fatalf("the operator's string is not last: %.40q", s)
 	}
 }
+
+// TestVMConfigFileRefused: plan refuses a --vm-config that cloud-hypervisor would misread or
+// silently ignore part of, with a message naming the place, never a value.
+func TestVMConfigFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, json, err string // err "" = accepted
+	}{
+		{"minimal", `{"payload": {"kernel": "/vm/vmlinux"}}`, ""},
+		{"empty file", ``, "the file is empty; want a VmConfig JSON object"},
+		{"white space only", " \n", "the file is empty"},
+		{"an array", `[]`, "want a VmConfig JSON object, not an array"},
+		{"a string", `"x"`, "want a VmConfig JSON object, not a string"},
+		{"null", `null`, "not null"},
+		{"duplicate top-level key", `{"payload": {"kernel": "/a"}, "payload": {"kernel": "/b"}}`, "VmConfig.payload is given twice"},
+		{"duplicate nested key", `{"payload": {"kernel": "/a", "kernel": "/b"}}`, "VmConfig.payload.kernel is given twice"},
+		{"duplicate key in a list element", `{"payload": {"kernel": "/a"}, "disks": [{"path": "/d"}, {"path": "/e", "path": "/f"}]}`, "VmConfig.disks[1].path is given twice"},
+		{"unknown top-level field", `{"payload": {"kernel": "/a"}, "memroy": {"size": 1}}`, "VmConfig.memroy: not a field of VmConfig"},
+		{"unknown nested field", `{"payload": {"kernal": "/a"}}`, "VmConfig.payload.kernal: not a field of PayloadConfig"},
+		{"set_credential in payload.cmdline", `{"payload": {"kernel": "/a", "cmdline": "console=hvc0 systemd.set_credential=K:v"}}`, "payload.cmdline has a kernel command-line credential"},
+		{"set_credential escaped in JSON", `{"payload": {"kernel": "/a", "cmdline": "systemd.set\u005fcredential_binary=K:dg=="}}`, "payload.cmdline has a kernel command-line credential"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, fmt.Sprintf("vm-%d.json", i))
+			os.WriteFile(p, []byte(tc.json), 0o600)
+			c := &Config{VM: "web", Hypervisor: &CloudHypervisor{VMConfig: p}, RuntimeDir: dir,
+				Settings: []credential.Credential{{Name: "A", Value: credential.NewValue([]byte("1"))}}}
+			_, err := c.Plan()
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
+			}
+		})
+	}
+}
