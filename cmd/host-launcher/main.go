@@ -121,7 +121,22 @@ func parseConfig(name string, args []string, stdout, stderr io.Writer) (c *launc
 		return nil, "", launch.ExitConfig, false
 	}
 	c.Hypervisor = hv
-	c.GuestCID = uint32(v.cid)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["guest-cid"] {
+		// 0 is the Config's "derive from --vm": given explicitly it is a mistake, as is a
+		// number uint32 would truncate.
+		if err := launch.ValidGuestCID(uint64(v.cid)); err != nil {
+			fmt.Fprintln(stderr, "host-launcher: --guest-cid:", err)
+			return nil, "", launch.ExitConfig, false
+		}
+		c.GuestCID = uint32(v.cid)
+	}
+	// A zero Config timeout means "the default"; on the command line it is a mistake.
+	if c.AckTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		fmt.Fprintln(stderr, "host-launcher: --ack-timeout and --shutdown-timeout must be positive durations")
+		return nil, "", launch.ExitConfig, false
+	}
 	for _, s := range v.creds {
 		spec, err := launch.ParseCredentialSpec(s)
 		if err != nil {

@@ -144,6 +144,21 @@ func TestOptionErrors(t *testing.T) {
 		{"api proxy for qemu", args(append([]string{"--api-proxy", "/tmp/x.sock"}, qemu...)...), env, "--api-proxy is for --hypervisor cloud-hypervisor"},
 		{"local without manifest", []string{"plan", "--vm", "x", "--hypervisor", "local", "--agent", "/bin/true"}, env, "local mode needs --manifest"},
 		{"unknown flag", []string{"run", "--frobnicate"}, env, "flag provided but not defined: -frobnicate"},
+		{"vm name with a newline", []string{"plan", "--vm", "a\nb", "--hypervisor", "qemu", "--credential", "API_KEY=api", "--", "-M", "q35"}, env, `--vm: byte 1 ('\n') is not allowed in a VM name`},
+		{"vm name of 300 bytes", []string{"plan", "--vm", strings.Repeat("v", 300), "--hypervisor", "qemu", "--credential", "API_KEY=api", "--", "-M", "q35"}, env, "--vm: a VM name is 1 to 64 bytes long, not 300"},
+		{"vm name with a slash", []string{"plan", "--vm", "a/b", "--hypervisor", "qemu", "--credential", "API_KEY=api", "--", "-M", "q35"}, env, `byte 1 ('/') is not allowed`},
+		{"vm name starting with a dash", []string{"plan", "--vm", "-x", "--hypervisor", "qemu", "--credential", "API_KEY=api", "--", "-M", "q35"}, env, `must not start with '-'`},
+		{"ack-timeout 0", args(append([]string{"--ack-timeout", "0"}, qemu...)...), env, "--ack-timeout and --shutdown-timeout must be positive"},
+		{"ack-timeout negative", args(append([]string{"--ack-timeout", "-5s"}, qemu...)...), env, "--ack-timeout and --shutdown-timeout must be positive"},
+		{"ack-timeout 1ns", args(append([]string{"--ack-timeout", "1ns"}, qemu...)...), env, "--ack-timeout must be at least 100ms"},
+		{"shutdown-timeout -1s", args(append([]string{"--shutdown-timeout", "-1s"}, qemu...)...), env, "--ack-timeout and --shutdown-timeout must be positive"},
+		{"guest-cid 2 (host)", args(append([]string{"--guest-cid", "2"}, qemu...)...), env, "--guest-cid: a guest CID is from 3 to 4294967294"},
+		{"guest-cid 1", args(append([]string{"--guest-cid", "1"}, qemu...)...), env, "--guest-cid: a guest CID is from 3"},
+		{"guest-cid 0 given", args(append([]string{"--guest-cid", "0"}, qemu...)...), env, "--guest-cid: a guest CID is from 3"},
+		{"guest-cid VMADDR_CID_ANY", args(append([]string{"--guest-cid", "4294967295"}, qemu...)...), env, "not 4294967295"},
+		{"guest-cid 2^32", args(append([]string{"--guest-cid", "4294967296"}, qemu...)...), env, "not 4294967296"},
+		{"guest-systemd 251", args(append([]string{"--guest-systemd", "251"}, qemu...)...), env, "--guest-systemd 251: systemd imports credentials from SMBIOS Type 11 only from 252 on"},
+		{"guest-systemd negative", args(append([]string{"--guest-systemd", "-1"}, qemu...)...), env, "--guest-systemd -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -581,5 +596,22 @@ func TestPlanJSONGolden(t *testing.T) {
 	}
 	if _, stderr, code := launcher(t, env, "plan", "--format", "yaml", "--vm", "x", "--hypervisor", "local"); code != 2 || !strings.Contains(stderr, "--format must be text or json") {
 		t.Errorf("--format yaml: exit %d, %s", code, stderr)
+	}
+}
+
+// TestPlanJSONAckTimeout: ack.timeout_seconds is --ack-timeout to the millisecond, a plain
+// decimal for any accepted value (never 1e-09).
+func TestPlanJSONAckTimeout(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	for _, tc := range []struct{ flag, want string }{
+		{"5m", `"timeout_seconds": 300,`},
+		{"1500ms", `"timeout_seconds": 1.5,`},
+		{"100000001ns", `"timeout_seconds": 0.1,`},
+	} {
+		out, stderr, code := launcher(t, env, "plan", "--format", "json", "--vm", "web", "--hypervisor", "qemu", "--credential", "API_KEY=api", "--ack-timeout", tc.flag, "--", "-M", "q35")
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("--ack-timeout %s: exit %d, %s\n%s\nwant %s", tc.flag, code, stderr, out, tc.want)
+		}
 	}
 }

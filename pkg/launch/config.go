@@ -65,6 +65,45 @@ type Config struct {
 	Stderr         io.Writer
 }
 
+// MinAckTimeout is the shortest --ack-timeout. A VM takes seconds to boot and answer; local mode
+// (no VM) answers within milliseconds, which is what the tests use. Below this (1ns, 1µs) the
+// value is a mistake that would fail every launch.
+const MinAckTimeout = 100 * time.Millisecond
+
+// MaxVMName bounds --vm: the name is part of the private directory's name (pkg/rundir) and so
+// of socket paths, which sun_path limits to 107 bytes; 64 is also a host name label's limit + 1.
+const MaxVMName = 64
+
+// ValidVMName checks --vm: 1 to MaxVMName bytes of ASCII letters, digits and "._-@+:", not
+// starting with '.' or '-'. The name is in file names, the guest's credlink.vm, logs and the
+// acknowledgement report, so it carries nothing that needs escaping in any of them.
+func ValidVMName(name string) error {
+	if name == "" || len(name) > MaxVMName {
+		return fmt.Errorf("a VM name is 1 to %d bytes long, not %d", MaxVMName, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		ok := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("._-@+:", b) >= 0
+		if !ok {
+			return fmt.Errorf("byte %d (%q) is not allowed in a VM name (ASCII letters, digits and ._-@+: only)", i, b)
+		}
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return fmt.Errorf("a VM name must not start with %q", name[0])
+	}
+	return nil
+}
+
+// ValidGuestCID checks an explicit --guest-cid: vsock context IDs 0 (VMADDR_CID_HYPERVISOR),
+// 1 (VMADDR_CID_LOCAL) and 2 (VMADDR_CID_HOST) are not a guest's, and 4294967295 is
+// VMADDR_CID_ANY (linux/vm_sockets.h); a number that does not fit 32 bits is no CID.
+func ValidGuestCID(cid uint64) error {
+	if cid < 3 || cid >= 0xFFFFFFFF {
+		return fmt.Errorf("a guest CID is from 3 to 4294967294 (0-2 are the hypervisor, local and host, 4294967295 is VMADDR_CID_ANY), not %d", cid)
+	}
+	return nil
+}
+
 // ParseCredentialSpec parses NAME=ID.
 func ParseCredentialSpec(s string) (CredentialSpec, error) {
 	name, id, ok := strings.Cut(s, "=")
@@ -223,6 +262,23 @@ func (c *Config) validate() error {
 	}
 	if c.VM == "" {
 		return configErr("--vm NAME is required")
+	}
+	if err := ValidVMName(c.VM); err != nil {
+		return configErr("--vm: %v", err)
+	}
+	if c.AckTimeout < 0 || (c.AckTimeout != 0 && c.AckTimeout < MinAckTimeout) {
+		return configErr("--ack-timeout must be at least %v (a guest cannot boot and answer sooner), not %v", MinAckTimeout, c.AckTimeout)
+	}
+	if c.ShutdownTimeout < 0 {
+		return configErr("--shutdown-timeout must be positive, not %v", c.ShutdownTimeout)
+	}
+	if c.GuestCID != 0 {
+		if err := ValidGuestCID(uint64(c.GuestCID)); err != nil {
+			return configErr("--guest-cid: %v", err)
+		}
+	}
+	if c.GuestSystemd != 0 && c.GuestSystemd < credential.SystemdFirstSMBIOS {
+		return configErr("--guest-systemd %d: systemd imports credentials from SMBIOS Type 11 only from %d on (src/core/import-creds.c), so this guest would receive none", int(c.GuestSystemd), int(credential.SystemdFirstSMBIOS))
 	}
 	switch c.OnFailure {
 	case "", FailStop, FailReadyAnyway:

@@ -51,6 +51,8 @@ type PlanCredential struct {
 type PlanAck struct {
 	Address        string  `json:"address"`   // credlink.ack as the guest sees it; the port is random per launch
 	Transport      string  `json:"transport"` // vsock, hybrid-vsock, virtio-serial, unix
+	// TimeoutSeconds is --ack-timeout in seconds, to the millisecond (never below
+	// MinAckTimeout, so JSON prints it as a plain decimal: 300, 1.5).
 	TimeoutSeconds float64 `json:"timeout_seconds"`
 	OnFailure      string  `json:"on_failure"`
 }
@@ -89,7 +91,7 @@ func (c *Config) PlanJSON() ([]byte, error) {
 func (c *Config) planReport(vm machine, p *Prepared) PlanReport {
 	t := vm.channel()
 	r := PlanReport{Format: PlanFormat, VM: c.VM, Hypervisor: c.Hypervisor.Name(),
-		Ack:         PlanAck{Address: t.addr.String(), Transport: t.kind, TimeoutSeconds: c.AckTimeout.Seconds(), OnFailure: c.OnFailure},
+		Ack:         PlanAck{Address: t.addr.String(), Transport: t.kind, TimeoutSeconds: float64(c.AckTimeout.Milliseconds()) / 1000, OnFailure: c.OnFailure},
 		GuestNotify: t.notifyAddr}
 	for _, st := range p.Structures {
 		r.Type11Structures = append(r.Type11Structures, smbios.StructureSize(st))

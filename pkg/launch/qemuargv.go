@@ -262,8 +262,11 @@ func vsockDevice(arg string) (cid uint32, isVsock bool, err error) {
 		return 0, false, nil
 	}
 	n, err := qemuNumber(num)
-	if err != nil || n < 3 || n > 0xFFFFFFFF {
-		return 0, true, fmt.Errorf("guest-cid %q is not a number from 3 to 4294967295", num)
+	if err != nil {
+		return 0, true, fmt.Errorf("guest-cid %q is not a number", num)
+	}
+	if err := ValidGuestCID(n); err != nil {
+		return 0, true, fmt.Errorf("guest-cid: %w", err)
 	}
 	return uint32(n), true, nil
 }

@@ -49,6 +49,7 @@ func TestQEMUArgvGuard(t *testing.T) {
 		{"empty", nil, "qemu needs its arguments"},
 		{"vsock guest-cid not a number", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=1_6"}, "guest-cid"},
 		{"vsock guest-cid reserved", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=2"}, "guest-cid"},
+		{"vsock guest-cid VMADDR_CID_ANY", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=0xffffffff"}, "VMADDR_CID_ANY"},
 		{"vsock guest-cid hex is fine", []string{"-machine", "q35", "-device", "vhost-vsock-pci,guest-cid=0x10"}, ""},
 	}
 	for _, tc := range tests {

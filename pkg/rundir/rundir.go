@@ -17,6 +17,9 @@ const Prefix = "credlink-"
 // LockFile is the file inside a run directory that its owner holds locked.
 const LockFile = ".credlink-lock"
 
+// maxNameInPath is how much of the name goes into the directory's name.
+const maxNameInPath = 32
+
 // Dir is one run's private directory.
 type Dir struct {
 	Path string
@@ -25,7 +28,7 @@ type Dir struct {
 
 // Create sweeps leftovers in base (see Sweep), then makes a new 0700 directory
 // base/credlink-<name>-<random> and locks it for the life of this process (or until Remove).
-// name is sanitised to printable ASCII without '/'.
+// name is sanitised to printable ASCII without '/' and cut to its first 32 bytes.
 func Create(base, name string) (*Dir, error) {
 	if base == "" {
 		base = os.TempDir()
@@ -118,6 +121,10 @@ func Sweep(base string) ([]string, error) {
 }
 
 func sanitize(s string) string {
+	// The name is for people reading ls; socket paths in the directory must fit sun_path.
+	if len(s) > maxNameInPath {
+		s = s[:maxNameInPath]
+	}
 	return strings.Map(func(r rune) rune {
 		if r == '/' || r < 0x20 || r > 0x7e {
 			return '_'

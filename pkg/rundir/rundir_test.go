@@ -80,3 +80,22 @@ func TestHelperCreateAndHang(t *testing.T) {
 	os.Stdout.WriteString(d.Path + "\n")
 	select {}
 }
+
+// The directory's name carries at most the first 32 bytes of the name, so that socket paths in
+// it fit sun_path whatever the VM is called.
+func TestCreateNameInPath(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"web", "credlink-web-"},
+		{strings.Repeat("v", 64), "credlink-" + strings.Repeat("v", 32) + "-"},
+		{"a/b\nc", "credlink-a_b_c-"},
+	} {
+		d, err := Create(t.TempDir(), tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base := filepath.Base(d.Path); !strings.HasPrefix(base, tc.want) || strings.Contains(strings.TrimPrefix(base, tc.want), "-") {
+			t.Errorf("Create(%q) made %q, want %q + a random suffix", tc.name, base, tc.want)
+		}
+		d.Remove()
+	}
+}
