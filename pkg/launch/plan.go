@@ -49,8 +49,8 @@ type PlanCredential struct {
 
 // PlanAck is where and how long host-launcher waits for the guest-agent.
 type PlanAck struct {
-	Address        string  `json:"address"`   // credlink.ack as the guest sees it; the port is random per launch
-	Transport      string  `json:"transport"` // vsock, hybrid-vsock, virtio-serial, unix
+	Address   string `json:"address"`   // credlink.ack as the guest sees it; the port is random per launch
+	Transport string `json:"transport"` // vsock, hybrid-vsock, virtio-serial, unix
 	// TimeoutSeconds is --ack-timeout in seconds, to the millisecond (never below
 	// MinAckTimeout, so JSON prints it as a plain decimal: 300, 1.5).
 	TimeoutSeconds float64 `json:"timeout_seconds"`

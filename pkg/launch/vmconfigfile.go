@@ -113,4 +113,3 @@ func jsonKind(tok json.Token) string {
 	}
 	return "that"
 }
-
