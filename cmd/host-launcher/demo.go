@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -53,7 +52,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	}
 	// SIGTERM and SIGINT end the demo through its deferred clean-up (the generated credentials
 	// included); a SIGKILL leaves the directory to the next run's sweep (pkg/rundir).
-	sigctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	sigctx, stopSignals := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stopSignals()
 	rd, err := rundir.Create("", "demo")
 	if err != nil {

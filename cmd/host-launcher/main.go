@@ -187,13 +187,21 @@ func plan(c *launch.Config, format string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// stopSignals end a run or the demo cleanly: the VM is stopped and the private directory
+// (sockets, and in local mode or the demo the files with every credential) removed. SIGHUP
+// (the terminal went away) and SIGQUIT are among them: Go's default for SIGHUP exits without
+// cleanup, and for SIGQUIT prints every goroutine's stack and exits 2, neither of which a
+// process holding secrets should do. A goroutine dump for debugging is available with
+// GOTRACEBACK and SIGABRT.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+
 func runLaunch(c *launch.Config, stderr io.Writer) int {
 	if err := launch.HardenProcess(); err != nil {
 		fmt.Fprintln(stderr, "host-launcher: cannot mark the process non-dumpable:", err)
 		return launch.ExitConfig
 	}
 	c.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	_, err := c.Run(ctx, nil)
 	if err != nil {

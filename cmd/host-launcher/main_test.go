@@ -358,7 +358,7 @@ func TestDemoLeavesNoSecrets(t *testing.T) {
 		waitForFile(t, filepath.Join(filepath.Dir(filepath.Dir(p)), "credlink-demo-*", "ack.sock")) // running
 		return cmd, p
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			tmp := shortTemp(t)
 			cmd, _ := start(tmp)
@@ -418,6 +418,42 @@ func TestKilledLocalLaunchLeavesNoSecrets(t *testing.T) {
 	}
 	if left := leftovers(rt); len(left) > 0 {
 		t.Errorf("the killed launch's files survived the next one: %v", left)
+	}
+}
+
+// TestLocalLaunchStopSignals: every stop signal (SIGHUP and SIGQUIT too) ends a local-mode run
+// cleanly, exit 0, with the firmware table holding every credential removed and no goroutine
+// dump on stderr.
+func TestLocalLaunchStopSignals(t *testing.T) {
+	f := newFixture(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			rt, err := os.MkdirTemp("", "hs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(rt) })
+			cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
+				"--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--manifest", f.manifest, "--agent", hangingAgent(t))
+			cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
+			var se bytes.Buffer
+			cmd.Stderr = &se
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitForFile(t, filepath.Join(rt, "credlink-web-*", "sys", "firmware", "dmi", "entries", "11-0", "raw"))
+			cmd.Process.Signal(sig)
+			err = cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit %d after %v (%v), want 0:\n%s", code, sig, err, se.String())
+			}
+			if strings.Contains(se.String(), "goroutine ") {
+				t.Errorf("goroutine dump after %v:\n%s", sig, se.String())
+			}
+			if left := leftovers(rt); len(left) > 0 {
+				t.Errorf("left after %v: %v", sig, left)
+			}
+		})
 	}
 }
 
