@@ -37,10 +37,10 @@ func TestCredentialFiles(t *testing.T) {
 		setup func(c *Config)
 		err   string // "" means success
 	}{
-		{"fifo by ID", func(c *Config) { c.Credentials = []CredentialSpec{{"PIPE", "PIPE"}} }, `credential "PIPE": ` + fifo + ": not a regular file (p---------)"},
-		{"fifo by absolute path", func(c *Config) { c.Credentials = []CredentialSpec{{"PIPE", fifo}} }, "not a regular file (p---------)"},
-		{"fifo in --all-credentials", func(c *Config) { c.Credentials, c.AllCredentials, c.CredentialsDir = nil, true, onlyFIFO }, `credential "PIPE": ` + onlyFIFO + "/PIPE: not a regular file (p---------)"},
-		{"symlink in the directory", func(c *Config) { c.Credentials = []CredentialSpec{{"LINK", "LINK"}} }, "not a regular file (L---------)"},
+		{"fifo by ID", func(c *Config) { c.Credentials = []CredentialSpec{{"PIPE", "PIPE"}} }, `credential "PIPE": ` + fifo + ": not a regular file (a FIFO)"},
+		{"fifo by absolute path", func(c *Config) { c.Credentials = []CredentialSpec{{"PIPE", fifo}} }, "not a regular file (a FIFO)"},
+		{"fifo in --all-credentials", func(c *Config) { c.Credentials, c.AllCredentials, c.CredentialsDir = nil, true, onlyFIFO }, `credential "PIPE": ` + onlyFIFO + "/PIPE: not a regular file (a FIFO)"},
+		{"symlink in the directory", func(c *Config) { c.Credentials = []CredentialSpec{{"LINK", "LINK"}} }, "not a regular file (a symlink)"},
 		{"absolute symlink to a file", func(c *Config) { c.Credentials = []CredentialSpec{{"ABS", absLink}} }, ""},
 	}
 	for _, tt := range tests {

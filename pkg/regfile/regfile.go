@@ -27,7 +27,7 @@ func Read(root *os.Root, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("stat: %w", bare(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (%s)", ErrNotRegular, fi.Mode().Type())
+		return nil, NotRegular(fi.Mode())
 	}
 	f, err := open(root, name)
 	if err != nil {
@@ -67,7 +67,7 @@ func readOpen(f *os.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("stat: %w", bare(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (%s)", ErrNotRegular, fi.Mode().Type())
+		return nil, NotRegular(fi.Mode())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
@@ -77,6 +77,27 @@ func readOpen(f *os.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, limit)
 	}
 	return b, nil
+}
+
+// NotRegular is the ErrNotRegular error for a file of mode m, naming what it is instead:
+// "not a regular file (a directory)".
+func NotRegular(m fs.FileMode) error {
+	what := "of mode " + m.Type().String()
+	switch m.Type() {
+	case fs.ModeDir:
+		what = "a directory"
+	case fs.ModeSymlink:
+		what = "a symlink"
+	case fs.ModeNamedPipe:
+		what = "a FIFO"
+	case fs.ModeSocket:
+		what = "a socket"
+	case fs.ModeDevice:
+		what = "a block device"
+	case fs.ModeDevice | fs.ModeCharDevice:
+		what = "a character device"
+	}
+	return fmt.Errorf("%w (%s)", ErrNotRegular, what)
 }
 
 // bare drops a PathError's operation and path, which the caller names better.

@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	gosmbios "github.com/digitalocean/go-smbios/smbios"
+
+	"github.com/credlink/credlink/pkg/regfile"
 )
 
 // TypeOEMStrings is the SMBIOS structure type of OEM strings; TypeEndOfTable ends a table.
@@ -257,28 +260,57 @@ func Handle(raw []byte) uint16 { return binary.LittleEndian.Uint16(raw[2:4]) }
 
 // readHead reads a file, or its first limit+1 bytes when it holds more.
 func readHead(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, readErr(path, err)
 	}
 	return b, nil
 }
 
+// openRegular opens a sysfs file without blocking and refuses anything but a regular file:
+// sysfs attributes are regular files, and a FIFO in a tree given with --sysfs would otherwise
+// hang open(2) until a writer appears. Errors keep fs.ErrNotExist for the callers' walks.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, regfile.NotRegular(fi.Mode()))
+	}
+	return f, nil
+}
+
+// readErr words a read error once: io.ReadAll's *fs.PathError already says "read PATH".
+func readErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("read %s: %w", path, err)
+}
+
 // readBounded reads at most limit bytes of a file and fails if it holds more.
 func readBounded(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, readErr(path, err)
 	}
 	if len(b) > limit {
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, limit)

@@ -8,7 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/credlink/credlink/pkg/regfile"
 )
 
 // qemuFixtures are tables captured from real QEMU 7.2 guests by test/fixtures/capture-smbios.sh.
@@ -381,6 +385,44 @@ func TestParseTableErrors(t *testing.T) {
 			_, _, err := ParseTable(tt.ep, tt.table)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
 				t.Fatalf("err = %v, want prefix %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestReadEntriesNotRegular: an entries/11-N/raw that is not a regular file (a FIFO in a tree
+// given with --sysfs, a directory) ends the walk with a one-line error, without blocking.
+func TestReadEntriesNotRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(p string) error
+		want string
+	}{
+		{"fifo", func(p string) error { return syscall.Mkfifo(p, 0o600) }, "raw: not a regular file (a FIFO)"},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o700) }, "raw: not a regular file (a directory)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := WriteTree(root, [][]string{{"a"}, {"b"}}); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(root, EntriesDir, "11-1", "raw")
+			os.Chmod(filepath.Dir(p), 0o700)
+			os.Remove(p)
+			if err := tc.make(p); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			var got [][]byte
+			var err error
+			go func() { got, err = ReadEntries(root); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("ReadEntries blocked")
+			}
+			if len(got) != 1 || !errors.Is(err, regfile.ErrNotRegular) || !strings.HasSuffix(err.Error(), tc.want) || strings.Count(err.Error(), p) != 1 {
+				t.Errorf("got %d entries, %v; want 1 and an error naming %s once, ending %q", len(got), err, p, tc.want)
 			}
 		})
 	}

@@ -176,10 +176,12 @@ func readDir(dir, source, leaf string) (*credential.Set, error) {
 	// credential the 1 MiB total cuts off, does not depend on the file system.
 	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	set := &credential.Set{}
+	var skipped []string // display names, never raw: a name may hold any byte but '/' and NUL
 	for _, e := range entries {
 		name := e.Name()
 		if err := credential.ValidName(name); err != nil {
 			_ = set.Skip(name, source, err)
+			skipped = append(skipped, credential.DisplayName(name)+" (invalid name)")
 			continue
 		}
 		rel := name
@@ -189,11 +191,31 @@ func readDir(dir, source, leaf string) (*credential.Set, error) {
 		value, err := credential.ReadFile(root, rel)
 		if err != nil {
 			_ = set.Skip(name, source, err)
+			skipped = append(skipped, fmt.Sprintf("%s (%v)", credential.DisplayName(name), err))
 			continue
 		}
 		_ = set.Add(credential.Credential{Name: name, Value: credential.NewValue(value), Source: source})
 	}
+	// An entry nobody can use is a fault of whoever filled the directory, listed in the
+	// manifest or not: the source is then partial (visible in check, STATUS= and the source
+	// metric), and Problems say why each was skipped.
+	if len(skipped) > 0 {
+		set.Warnings = append(set.Warnings, skippedWarning(skipped))
+	}
 	return set, nil
+}
+
+// maxSkippedNames bounds how many skipped entries a warning names; the rest are counted.
+const maxSkippedNames = 5
+
+// skippedWarning is `2 entries not imported: "BIG" (credential larger than 1 MiB …), "LINK" (…)`.
+func skippedWarning(names []string) string {
+	shown := names
+	more := ""
+	if len(shown) > maxSkippedNames {
+		shown, more = shown[:maxSkippedNames], fmt.Sprintf(" and %d more", len(names)-maxSkippedNames)
+	}
+	return fmt.Sprintf("%d entries not imported: %s%s", len(names), strings.Join(shown, ", "), more)
 }
 
 // Read reads every source and merges the readable ones in the order given (earlier wins), as

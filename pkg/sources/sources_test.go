@@ -60,13 +60,23 @@ func TestDirSource(t *testing.T) {
 	}
 	want := []string{
 		`credential "BIG" from credentials skipped: credential larger than 1 MiB (more than 1048576 bytes)`,
-		`credential "ESCAPE" from credentials skipped: not a regular file (L---------)`,
-		`credential "INSIDE_LINK" from credentials skipped: not a regular file (L---------)`,
-		`credential "SUBDIR" from credentials skipped: not a regular file (d---------)`,
+		`credential "ESCAPE" from credentials skipped: not a regular file (a symlink)`,
+		`credential "INSIDE_LINK" from credentials skipped: not a regular file (a symlink)`,
+		`credential "SUBDIR" from credentials skipped: not a regular file (a directory)`,
 		`credential <invalid name, 8 bytes> from credentials skipped: invalid credential name: ':' at byte 3`,
 	}
 	if got := problemStrings(s); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The unusable entries make the source partial, so check, STATUS= and the metric show them.
+	wantWarn := `5 entries not imported: "BIG" (credential larger than 1 MiB (more than 1048576 bytes)), "ESCAPE" (not a regular file (a symlink)), ` +
+		`"INSIDE_LINK" (not a regular file (a symlink)), "SUBDIR" (not a regular file (a directory)), <invalid name, 8 bytes> (invalid name)`
+	if got := strings.Join(s.Warnings, "\n"); got != wantWarn {
+		t.Errorf("warnings: %s\nwant: %s", got, wantWarn)
+	}
+	if _, r, _ := ReadSource(Dir{Dir: dir}); r.State != Partial || r.Detail != wantWarn {
+		t.Errorf("report = %+v, want partial", r)
 	}
 
 	if _, err := (Dir{Dir: filepath.Join(dir, "nope")}).Read(); !errors.Is(err, ErrUnavailable) {
