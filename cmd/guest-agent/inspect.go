@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,7 +23,7 @@ func printVersion(stdout io.Writer) int {
 type inspectVars struct {
 	sysfs             string
 	table, both, demo bool
-	systemd           int
+	systemd           credential.Systemd
 }
 
 // inspectFlags registers inspect's flags; the help and the parser both use it.
@@ -32,7 +31,11 @@ func inspectFlags(fs *flag.FlagSet, v *inspectVars) {
 	fs.StringVar(&v.sysfs, "sysfs", "/sys", "sysfs root `DIR` to read firmware tables from")
 	fs.BoolVar(&v.table, "table", false, "decode tables/DMI instead of entries/11-N (systemd's path)")
 	fs.BoolVar(&v.both, "both", false, "read entries/11-N and tables/DMI and compare them")
-	fs.IntVar(&v.systemd, "systemd-version", 0, "apply the import rules of this systemd `VERSION` (default: the newest)")
+	fs.Func("systemd-version", "apply the import rules of this systemd `VERSION` (default: the newest)", func(s string) error {
+		n, err := parseSystemdFlag(s)
+		v.systemd = n
+		return err
+	})
 	fs.BoolVar(&v.demo, "demo", false, "inspect a generated table instead of this machine's")
 }
 
@@ -48,7 +51,23 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	sysfs, table, both, demo := &v.sysfs, &v.table, &v.both, &v.demo
-	sd := credential.Systemd(v.systemd)
+	sd := v.systemd
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch {
+	case *table && *both:
+		fmt.Fprintln(stderr, "guest-agent inspect: --table and --both exclude each other (--both reads the tables both ways)")
+		return exitUsage
+	case *demo && given["sysfs"]:
+		fmt.Fprintln(stderr, "guest-agent inspect: --demo inspects a generated tree, not --sysfs; give one of them")
+		return exitUsage
+	}
+	if !*demo {
+		if fi, err := os.Stat(*sysfs); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stderr, "guest-agent inspect: --sysfs %s is not a directory\n", *sysfs)
+			return exitUsage
+		}
+	}
 	if *demo {
 		dir, err := os.MkdirTemp("", "credlink-inspect-")
 		if err != nil {
@@ -65,10 +84,9 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 	read := func(fromTable bool) (*credential.Set, int) {
 		set, err := sources.SMBIOS{Sysfs: *sysfs, FromTable: fromTable, Systemd: sd}.Read()
 		if err != nil {
-			fmt.Fprintln(stderr, "guest-agent:", err)
-			if errors.Is(err, sources.ErrUnavailable) {
-				return nil, exitUsage
-			}
+			// No SMBIOS credentials here, or tables that cannot be read: a finding about this
+			// machine, exit 1 as in check; only the command line itself is exit 2.
+			fmt.Fprintln(stderr, "guest-agent inspect:", err)
 			return nil, exitFailed
 		}
 		return set, exitOK

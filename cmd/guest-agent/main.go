@@ -6,7 +6,9 @@
 //	guest-agent inspect [--sysfs DIR] [--table|--both] [--systemd-version N] [--demo]
 //	guest-agent version
 //
-// Exit codes: 0 verified, 1 verification failed, 2 usage or manifest error.
+// Exit codes: 0 verified, 1 verification failed (no credential source here included), 2 usage
+// or manifest error. inspect: 0 every credential imported cleanly, 1 a finding about the tables
+// (none here, unreadable, skipped credentials, warnings, --both disagreeing), 2 usage.
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/agent"
 	"github.com/credlink/credlink/pkg/cmdhelp"
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/version"
@@ -63,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "inspect":
 		return inspect(args, stdout, stderr)
 	case "version":
+		if len(args) > 0 {
+			return program.Unexpected(cmd, args[0], stderr)
+		}
 		return printVersion(stdout)
 	default:
 		return program.Unknown(cmd, stderr)
@@ -76,13 +82,27 @@ func commonFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.Sysfs, "sysfs", "/sys", "sysfs root `DIR` for SMBIOS and fw_cfg")
 	fs.StringVar(&o.CredentialsDir, "credentials-dir", "", "systemd credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
 	fs.Func("systemd-version", "`VERSION` of the guest's systemd whose import rules apply (default: detected with systemctl --version; the newest rules when PID 1 is not systemd)", func(v string) error {
-		n, ok := agent.ParseSystemdVersion("systemd " + v)
-		if !ok {
-			return fmt.Errorf("want a systemd version number such as 252, not %q", v)
+		n, err := parseSystemdFlag(v)
+		if err != nil {
+			return err
 		}
 		o.Systemd, o.SystemdFrom = n, "--systemd-version"
 		return nil
 	})
+}
+
+// parseSystemdFlag reads --systemd-version: a version from 252 on, the first whose PID 1
+// imports credentials from SMBIOS or fw_cfg (credential.SystemdFirstSMBIOS); an older one is a
+// usage error, since such a guest never receives a credlink credential.
+func parseSystemdFlag(v string) (credential.Systemd, error) {
+	n, ok := agent.ParseSystemdVersion("systemd " + v)
+	if !ok {
+		return 0, fmt.Errorf("want a systemd version number such as 252, not %q", v)
+	}
+	if n < credential.SystemdFirstSMBIOS {
+		return 0, fmt.Errorf("systemd %d imports no credentials from SMBIOS or fw_cfg (%d and newer do)", int(n), int(credential.SystemdFirstSMBIOS))
+	}
+	return n, nil
 }
 
 // resolveSystemd detects the guest's systemd unless --systemd-version named it.

@@ -136,13 +136,24 @@ func TestCheckCommand(t *testing.T) {
 		{"failure", []string{"check", "--manifest", bad, "--sysfs", sys}, 1,
 			[]string{"TLS_SEED     18     wrong_length", "FAILED: TLS_SEED wrong_length (18 bytes, want 3)"}, ""},
 		{"manifest error", []string{"check", "--manifest", broken, "--sysfs", sys}, 2, nil,
-			`guest-agent check: usage: ` + broken + `: invalid manifest: credentials.A.bytes (line 1): duplicate key`},
+			`guest-agent check: configuration error: ` + broken + `: invalid manifest: credentials.A.bytes (line 1): duplicate key`},
 		{"missing manifest", []string{"check", "--manifest", dir + "/nope.json", "--sysfs", sys}, 2, nil, "no such file"},
 		{"bad source", []string{"check", "--manifest", good, "--source", "floppy"}, 2, nil, "--source must be auto, smbios, credentials or fwcfg"},
 		{"no source", []string{"check", "--manifest", good, "--sysfs", t.TempDir()}, 1, nil, "no credential source readable"},
 		{"bad flag", []string{"check", "--frobnicate"}, 2, nil, "flag provided but not defined"},
 		{"stray argument", []string{"check", "extra"}, 2, nil, `unexpected argument "extra"`},
 		{"unknown command", []string{"frob"}, 2, nil, `unknown command "frob"`},
+		{"check systemd 100", []string{"check", "--manifest", good, "--sysfs", sys, "--systemd-version", "100"}, 2, nil, "systemd 100 imports no credentials from SMBIOS or fw_cfg (252 and newer do)"},
+		{"check systemd 252", []string{"check", "--manifest", good, "--sysfs", sys, "--source", "smbios", "--systemd-version", "252"}, 0, []string{"rules: systemd 252"}, ""},
+		// inspect: 0 clean, 1 a finding about the tree (nothing there, problems), 2 the command line.
+		{"inspect", []string{"inspect", "--sysfs", sys}, 0, []string{"API_KEY", "4 credentials"}, ""},
+		{"inspect no SMBIOS", []string{"inspect", "--sysfs", t.TempDir()}, 1, nil, "guest-agent inspect: source unavailable: no SMBIOS tables"},
+		{"inspect sysfs missing", []string{"inspect", "--sysfs", dir + "/nope"}, 2, nil, "--sysfs " + dir + "/nope is not a directory"},
+		{"inspect sysfs /dev/null", []string{"inspect", "--sysfs", "/dev/null"}, 2, nil, "--sysfs /dev/null is not a directory"},
+		{"inspect --table --both", []string{"inspect", "--sysfs", sys, "--table", "--both"}, 2, nil, "--table and --both exclude each other"},
+		{"inspect --demo --sysfs", []string{"inspect", "--demo", "--sysfs", sys}, 2, nil, "--demo inspects a generated tree, not --sysfs"},
+		{"inspect systemd 100", []string{"inspect", "--sysfs", sys, "--systemd-version", "100"}, 2, nil, "systemd 100 imports no credentials"},
+		{"version extra", []string{"version", "extra"}, 2, nil, `guest-agent version: unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

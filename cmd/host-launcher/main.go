@@ -61,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return demo(args, stdout, stderr)
 	case "version":
+		if len(args) > 0 {
+			return program.Unexpected(cmd, args[0], stderr)
+		}
 		fmt.Fprintln(stdout, cmdhelp.Version("host-launcher", version.String()))
 		return 0
 	default:

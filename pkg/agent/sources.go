@@ -18,7 +18,7 @@ const SourceAuto = "auto"
 var SourceChoices = []string{SourceAuto, credential.SourceSMBIOS, credential.SourceCredentials, credential.SourceFwCfg}
 
 // ErrUsage marks configuration errors (exit code 2).
-var ErrUsage = errors.New("usage")
+var ErrUsage = errors.New("configuration error")
 
 // Received is what the agent read: the merged set it verifies, how each source went, and, when
 // more than one source was readable, the per-source sets for source_mismatch.

@@ -104,8 +104,33 @@ func (p *Program) Help(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return p.Unknown(args[0], stderr)
 	}
+	if len(args) > 1 {
+		return p.Unexpected("help", args[1], stderr)
+	}
 	p.CommandHelp(c, stdout)
 	return 0
+}
+
+// Unexpected reports an argument a command without arguments (help COMMAND, version) was
+// given: a clear line, then the overview, on stderr, exit status 2. An argument starting with
+// '-' is an unknown flag.
+func (p *Program) Unexpected(cmd, arg string, stderr io.Writer) int {
+	what := "argument"
+	if strings.HasPrefix(arg, "-") {
+		what = "flag"
+	}
+	fmt.Fprintf(stderr, "%s %s: unexpected %s %q\n\n", p.Name, cmd, what, arg)
+	p.Overview(stderr)
+	return 2
+}
+
+// flagSpec is how help writes a flag: "--name", or "-v" for a one-letter flag, the way such
+// flags are written (and accepted: package flag takes both).
+func flagSpec(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // Unknown reports an unknown command: the overview on stderr, exit status 2.
@@ -131,7 +156,7 @@ func (p *Program) CommandHelp(c *Command, w io.Writer) {
 				continue // Check reports it
 			}
 			arg, usage := flag.UnquoteUsage(f)
-			spec := "--" + f.Name
+			spec := flagSpec(f.Name)
 			if arg != "" {
 				spec += " " + arg
 			}
@@ -223,7 +248,7 @@ func Markdown(c *Command) string {
 				continue
 			}
 			arg, usage := flag.UnquoteUsage(f)
-			spec := "--" + f.Name
+			spec := flagSpec(f.Name)
 			if arg != "" {
 				spec += " " + arg
 			}

@@ -71,7 +71,8 @@ func Check(t *testing.T, p *cmdhelp.Program, run RunFunc, readme string, update 
 	}
 	// Unknown commands and flags: a clear line, then the overview or the command's help, on
 	// stderr with exit 2; nothing on stdout.
-	bad := [][]string{{"no-such-command"}, {"help", "no-such-command"}}
+	bad := [][]string{{"no-such-command"}, {"help", "no-such-command"}, {"help", "run", "no-such-extra"},
+		{"version", "no-such-extra"}, {"version", "--no-such-flag"}}
 	for _, c := range p.Commands {
 		if c.Flags != nil {
 			bad = append(bad, []string{c.Name, "--no-such-flag"})
