@@ -84,7 +84,7 @@ func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.StringVar(&v.hypervisor, "hypervisor", "", "hypervisor `KIND`: "+strings.Join(launch.HypervisorNames(), ", ")+" (required)")
 	v.hypervisors = launch.HypervisorFlags(fs) // each hypervisor's own flags
 	fs.Var(&v.creds, "credential", "`NAME=ID`: deliver $CREDENTIALS_DIRECTORY/ID (from LoadCredential=ID:PATH), or the absolute path ID, as credential NAME; repeatable")
-	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file")
+	fs.BoolVar(&c.AllCredentials, "all-credentials", false, "deliver every file of $CREDENTIALS_DIRECTORY as a credential named after the file; a file a --credential also names is delivered once, under that --credential's name")
 	fs.Var(&v.sets, "set", "`NAME=VALUE`: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
 	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest `FILE` before launching")
 	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials `DIR` (default $CREDENTIALS_DIRECTORY)")

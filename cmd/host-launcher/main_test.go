@@ -651,3 +651,31 @@ func TestPlanJSONAckTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanWarnsEmptyCredential: an empty credential file without --manifest is delivered, but
+// plan (text and JSON) and run's log say so; with a manifest the manifest decides.
+func TestPlanWarnsEmptyCredential(t *testing.T) {
+	f := newFixture(t)
+	env := []string{"CREDENTIALS_DIRECTORY=" + f.creds}
+	const want = "credential DB_PASSWORD is empty (0 bytes) and no --manifest says whether that is right"
+	for _, tc := range []struct {
+		name string
+		args []string
+		warn bool
+	}{
+		{"text", []string{"plan"}, true},
+		{"json", []string{"plan", "--format", "json"}, true},
+		{"not empty", []string{"plan", "--credential", "OTHER=api"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(tc.args, "--vm", "web", "--hypervisor", "qemu", "--credential", "API_KEY=api")
+			if tc.warn {
+				args = append(args, "--credential", "DB_PASSWORD=empty")
+			}
+			out, stderr, code := launcher(t, env, append(args, "--", "-M", "q35")...)
+			if code != 0 || strings.Contains(out, want) != tc.warn {
+				t.Errorf("exit %d, %s\n%s\nwant the warning: %v", code, stderr, out, tc.warn)
+			}
+		})
+	}
+}

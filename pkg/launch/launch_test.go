@@ -438,6 +438,20 @@ func TestAllCredentials(t *testing.T) {
 	if strings.Join(names, ",") != "API_KEY,DB_PASSWORD,ENVIRONMENT" {
 		t.Errorf("names %v", names)
 	}
+	// A file a --credential names is delivered once, under that name (the documented rule),
+	// not a second time under its file name.
+	c.Credentials = []CredentialSpec{{Name: "RENAMED", ID: "API_KEY"}}
+	if p, err = c.Prepare(mustAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, u := range p.User {
+		names = append(names, u.Name)
+	}
+	if strings.Join(names, ",") != "RENAMED,DB_PASSWORD,ENVIRONMENT" {
+		t.Errorf("with --credential RENAMED=API_KEY: names %v", names)
+	}
+	c.Credentials = nil
 	os.WriteFile(filepath.Join(e.creds, "bad:name"), []byte("x"), 0o400)
 	if _, err := c.Prepare(mustAddr(t)); err == nil || !strings.Contains(err.Error(), `--all-credentials: file "bad:name": invalid credential name`) {
 		t.Errorf("bad file name: %v", err)

@@ -191,6 +191,22 @@ func (c *Config) setup() (vm machine, p *Prepared, cleanup func(), err error) {
 // same Type 11 structure after the credentials (cloud-hypervisor's --vm-config).
 type otherOEMer interface{ otherOEM() []string }
 
+// warnings are what a launch would do that is allowed but likely a mistake: an empty credential
+// without a --manifest to say whether empty is right (an empty file is what a failed secret
+// fetch leaves behind, and the guest would verify 0 bytes as delivered).
+func (c *Config) warnings(p *Prepared) []string {
+	if c.ManifestPath != "" {
+		return nil
+	}
+	var out []string
+	for _, u := range p.User {
+		if u.Value.Len() == 0 {
+			out = append(out, fmt.Sprintf("credential %s is empty (0 bytes) and no --manifest says whether that is right; the guest receives an empty value", u.Name))
+		}
+	}
+	return out
+}
+
 // Plan validates everything and describes the launch, secrets redacted, without starting it.
 func (c *Config) Plan() ([]string, error) {
 	vm, p, cleanup, err := c.setup()
@@ -203,6 +219,9 @@ func (c *Config) Plan() ([]string, error) {
 		c.VM, len(p.User), len(p.Control), len(p.OEM), describeStructures(p.Structures), c.GuestSystemd)}
 	for i := range p.OEM {
 		out = append(out, "  credential "+p.describe(i))
+	}
+	for _, w := range c.warnings(p) {
+		out = append(out, "warning: "+w)
 	}
 	out = append(out, fmt.Sprintf("acknowledgement: %s via %s, timeout %v, on failure %s", t.addr, t.kind, c.AckTimeout, c.OnFailure))
 	if t.notify != nil {
@@ -257,6 +276,9 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	guestReady := t.notify == nil // nothing to wait for without --wait-guest-boot
 
 	c.notify(sdnotify.Status("Starting " + hv))
+	for _, w := range c.warnings(p) {
+		log.Warn(w)
+	}
 	log.Info("starting", "hypervisor", hv, "credentials", len(p.User), "ack", t.addr.String(), "transport", t.kind)
 	if err := vm.start(ctx); err != nil {
 		if ctx.Err() != nil { // stopped during set-up: a clean stop, not a failure

@@ -37,6 +37,9 @@ type PlanReport struct {
 	// Exec is the hypervisor's (or local agent's) argv. It holds no credential.
 	Exec            []string  `json:"exec"`
 	CloudHypervisor *PlanCHVM `json:"cloud_hypervisor,omitempty"`
+	// Warnings are what is allowed but likely a mistake (an empty credential without
+	// --manifest); the launch would log each. Absent when none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PlanCredential describes one delivered credential by name and size only.
@@ -100,6 +103,7 @@ func (c *Config) planReport(vm machine, p *Prepared) PlanReport {
 		name, size, enc, _ := credential.OEMStringInfo(s)
 		r.Credentials = append(r.Credentials, PlanCredential{Name: name, Bytes: size, Encoding: enc.String(), Control: credential.IsControl(name)})
 	}
+	r.Warnings = c.warnings(p)
 	if pe, ok := vm.(interface{ planExec() []string }); ok {
 		r.Exec = pe.planExec()
 	}
