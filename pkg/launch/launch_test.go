@@ -440,7 +440,7 @@ func TestAllCredentials(t *testing.T) {
 	}
 	// A file a --credential names is delivered once, under that name (the documented rule),
 	// not a second time under its file name.
-	c.Credentials = []CredentialSpec{{Name: "RENAMED", ID: "API_KEY"}}
+	c.Credentials, c.ManifestPath = []CredentialSpec{{Name: "RENAMED", ID: "API_KEY"}}, ""
 	if p, err = c.Prepare(mustAddr(t)); err != nil {
 		t.Fatal(err)
 	}
