@@ -56,7 +56,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	defer stopSignals()
 	rd, err := rundir.Create("", "demo")
 	if err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "host-launcher demo:", err)
 		return 1
 	}
 	defer rd.Remove()
@@ -67,14 +67,14 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	secrets := map[string]int{"API_KEY": 33, "DB_PASSWORD": 48, "JWT_SECRET": 66} // raw bytes → 44, 64, 88 base64 chars
 	names := []string{"API_KEY", "DB_PASSWORD", "JWT_SECRET"}
 	if err := os.Mkdir(credDir, 0o700); err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "host-launcher demo:", err)
 		return 1
 	}
 	for _, n := range names {
 		raw := make([]byte, secrets[n])
 		_, _ = rand.Read(raw)
 		if err := os.WriteFile(filepath.Join(credDir, n), []byte(base64.StdEncoding.EncodeToString(raw)), 0o400); err != nil {
-			fmt.Fprintln(stderr, "demo:", err)
+			fmt.Fprintln(stderr, "host-launcher demo:", err)
 			return 1
 		}
 	}
@@ -89,19 +89,19 @@ func demo(args []string, stdout, stderr io.Writer) int {
  "unexpected": "fail"}
 `, hex.EncodeToString(sum[:]))
 	if err := os.WriteFile(manifestPath, []byte(manifest), 0o600); err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "host-launcher demo:", err)
 		return 1
 	}
 	metricsAddr, err := freePort()
 	if err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "host-launcher demo:", err)
 		return 1
 	}
 
 	// The service manager: a real notify socket, as systemd would give a Type=notify unit.
 	notify, err := sdnotify.Listen(work)
 	if err != nil {
-		fmt.Fprintln(stderr, "demo:", err)
+		fmt.Fprintln(stderr, "host-launcher demo:", err)
 		return 1
 	}
 	defer notify.Close()
@@ -138,11 +138,11 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		})
 	})
 	if sigctx.Err() != nil && !out.Ready {
-		fmt.Fprintln(stderr, "demo: interrupted; the generated credentials and the private directory are removed")
+		fmt.Fprintln(stderr, "host-launcher demo: interrupted; the generated credentials and the private directory are removed")
 		return 1
 	}
 	if err != nil || !out.Ready {
-		fmt.Fprintf(stderr, "demo failed: %v %s\n--- logs ---\n%s", err, strings.Join(out.Reasons, "; "), logs.String())
+		fmt.Fprintf(stderr, "host-launcher demo: failed: %v %s\n--- logs ---\n%s", err, strings.Join(out.Reasons, "; "), logs.String())
 		if err == nil {
 			return 1
 		}
