@@ -666,8 +666,10 @@ func parsePlatform(s string) (PlatformConfig, string, error) {
 					return pl, "", fmt.Errorf("--platform oem_strings: vmm.notify_socket given twice")
 				}
 				notify = strings.TrimPrefix(s, NotifySocketPrefix)
-			case strings.HasPrefix(s, "io.systemd.credential"):
-				name, _, _ := strings.Cut(s, "=")
+			case strings.Contains(s, "io.systemd.credential"):
+				// Anywhere in the element: quoting ("io.systemd.credential:…") or text before
+				// it does not make a secret on a command line any less readable in /proc.
+				name, _, _ := strings.Cut(s[strings.Index(s, "io.systemd.credential"):], "=")
 				return pl, "", fmt.Errorf("--platform oem_strings: %s… is a systemd credential on a command line, readable in /proc by every local user: give it to host-launcher with --credential (secret) or --set (plain value) instead", name)
 			case s == "":
 				// cloud-hypervisor would take it (oem_strings=[] is one empty string) and write
