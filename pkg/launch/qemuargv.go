@@ -1,10 +1,13 @@
 package launch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/credlink/credlink/pkg/regfile"
 )
 
 // QEMU's command line, read the way QEMU reads it (QEMU 7.2, softmmu/vl.c lookup_opt): an
@@ -188,6 +191,10 @@ var qemuDetaches = map[string]string{
 	"daemonize": "QEMU would fork away from host-launcher with the credentials in its memory, unsupervised; let systemd supervise host-launcher instead",
 }
 
+// maxSMBIOSFile bounds how much of an operator's -smbios file= is read: SMBIOS structures are
+// at most 64 KiB each.
+const maxSMBIOSFile = 1 << 20
+
 // checkQEMUArgv refuses argv that cannot carry SMBIOS credentials or already carries some.
 func checkQEMUArgv(argv []string) error {
 	if len(argv) == 0 {
@@ -207,6 +214,13 @@ func checkQEMUArgv(argv []string) error {
 				return configErr("qemu -M microvm builds no SMBIOS tables, so credentials cannot be delivered; use q35 or pc (argument %d)", o.Index+2)
 			}
 		case "smbios":
+			// -smbios file= adds the file's structures as they are (hw/smbios/smbios.c,
+			// smbios_entry_add): credentials in one would sit on disk, outside credlink.
+			if f := qemuKeyval(o.Arg, "")["file"]; f != "" {
+				if b, err := regfile.ReadPath(f, maxSMBIOSFile); err == nil && bytes.Contains(b, []byte("io.systemd.credential")) {
+					return configErr("qemu -smbios file=%s (argument %d) holds systemd credentials in a file; pass them with --credential so they never sit on disk", f, o.Index+2)
+				}
+			}
 			if t, ok := qemuKeyval(o.Arg, "")["type"]; ok {
 				if cStrtoul(t) == 11 {
 					return configErr("qemu argv already has -smbios type=11 (argument %d); host-launcher builds the Type 11 strings itself", o.Index+2)

@@ -2,14 +2,30 @@ package launch
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // The QEMU argv guard reads options the way QEMU 7.2 does (softmmu/vl.c lookup_opt and
 // qemu-options.hx): "--name" is "-name", the argument is the next element, -machine's first
 // element is its type, numbers are in every base qemu_strtou64 accepts.
 func TestQEMUArgvGuard(t *testing.T) {
+	dir := t.TempDir()
+	smbiosFile := func(name string, strs ...string) string {
+		b, err := smbios.Structure(strs, 0x0b00)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	credFile := smbiosFile("cred.bin", "vendor=acme", "io.systemd.credential:API_KEY=secret")
+	plainFile := smbiosFile("plain.bin", "vendor=acme")
 	tests := []struct {
 		name string
 		argv []string
@@ -35,6 +51,9 @@ func TestQEMUArgvGuard(t *testing.T) {
 		{"-smbios type=-(2^64-11) wraps to 11", []string{"-machine", "q35", "-smbios", "type=-18446744073709551605,value=x"}, "type=11"},
 		{"-smbios type=0x11 is 17", []string{"-machine", "q35", "-smbios", "type=0x11,value=x"}, ""},
 		{"-smbios type=011 is 9", []string{"-machine", "q35", "-smbios", "type=011,manufacturer=x"}, ""},
+		{"-smbios file= with a credential", []string{"-machine", "q35", "-smbios", "file=" + credFile}, "holds systemd credentials in a file"},
+		{"-smbios file= with plain OEM strings", []string{"-machine", "q35", "-smbios", "file=" + plainFile}, ""},
+		{"-smbios file= missing (QEMU's to report)", []string{"-machine", "q35", "-smbios", "file=" + dir + "/nope"}, ""},
 		{"-smbios type=1 is fine", []string{"-machine", "q35", "-smbios", "type=1,manufacturer=x"}, ""},
 		{"--fw_cfg credentials", []string{"-machine", "q35", "--fw_cfg", "name=opt/io.systemd.credentials/X,file=/x"}, "fw_cfg"},
 		{"credential in -append", []string{"-machine", "q35", "-append", "io.systemd.credential:X=y"}, "already contains a systemd credential"},
