@@ -135,3 +135,20 @@ func TestQEMUKeepsGuestMemoryOutOfDumps(t *testing.T) {
 		t.Fatalf("effective dump-guest-core = %q in %q", last, q.argv)
 	}
 }
+
+// TestCStrtoul: cStrtoul against glibc's strtoul(s, NULL, 0), the values measured on glibc 2.36
+// (Debian 12, the libc of QEMU 7.2 here) through ctypes.
+func TestCStrtoul(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+	}{
+		{"+11", 11}, {" 11", 11}, {"\t11", 11}, {"\v11", 11}, {"+0xb", 11}, {"0X0B", 11}, {"11junk", 11},
+		{"-18446744073709551605", 11}, {"0x11", 17}, {"011", 9}, {"013", 11}, {"0x", 0}, {"0xg", 0}, {"", 0},
+		{"-0", 0}, {"99999999999999999999", 1<<64 - 1}, {"-99999999999999999999", 1<<64 - 1},
+	} {
+		if got := cStrtoul(tc.in); got != tc.want {
+			t.Errorf("cStrtoul(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
