@@ -71,12 +71,12 @@ func inspect(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		dir, err := os.MkdirTemp("", "credlink-inspect-")
 		if err != nil {
-			fmt.Fprintln(stderr, "guest-agent:", err)
+			fmt.Fprintln(stderr, "guest-agent inspect:", err)
 			return exitFailed
 		}
 		defer os.RemoveAll(dir)
 		if err := writeDemoTable(dir); err != nil {
-			fmt.Fprintln(stderr, "guest-agent:", err)
+			fmt.Fprintln(stderr, "guest-agent inspect:", err)
 			return exitFailed
 		}
 		*sysfs = dir
