@@ -80,7 +80,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // runFlags registers the flags of run and plan (every hypervisor's own flags included); the
 // help and the parser both use it.
 func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
-	fs.StringVar(&c.VM, "vm", "", "VM `NAME`, used for logs, the derived vsock CID and the guest's credlink.vm (required)")
+	fs.StringVar(&c.VM, "vm", "", "VM `NAME` (1-64 ASCII letters, digits and ._-@+:), used for logs, the derived vsock CID and the guest's credlink.vm (required)")
 	fs.StringVar(&v.hypervisor, "hypervisor", "", "hypervisor `KIND`: "+strings.Join(launch.HypervisorNames(), ", ")+" (required)")
 	v.hypervisors = launch.HypervisorFlags(fs) // each hypervisor's own flags
 	fs.Var(&v.creds, "credential", "`NAME=ID`: deliver $CREDENTIALS_DIRECTORY/ID (from LoadCredential=ID:PATH), or the absolute path ID, as credential NAME; repeatable")
@@ -88,13 +88,13 @@ func runFlags(fs *flag.FlagSet, c *launch.Config, v *runVars) {
 	fs.Var(&v.sets, "set", "`NAME=VALUE`: deliver a NON-SECRET value (it is visible in this process's argv); repeatable")
 	fs.StringVar(&c.ManifestPath, "manifest", "", "check the host-side credentials against this manifest `FILE` before launching")
 	fs.StringVar(&c.CredentialsDir, "credentials-dir", "", "credentials `DIR` (default $CREDENTIALS_DIRECTORY)")
-	fs.DurationVar(&c.AckTimeout, "ack-timeout", 5*time.Minute, "how long to wait for the guest's acknowledgement")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", 5*time.Minute, "how long to wait for the guest's acknowledgement (at least 100ms)")
 	fs.StringVar(&c.OnFailure, "on-failure", launch.FailStop, "`POLICY` when delivery is not verified: stop (stop the VM, exit 1) or ready-anyway")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for the guest to power off after the power button")
 	fs.BoolVar(&c.WaitGuestBoot, "wait-guest-boot", false, "also wait for the guest systemd's own READY=1 via vmm.notify_socket (systemd >= 254, needs vsock)")
-	fs.IntVar((*int)(&c.GuestSystemd), "guest-systemd", 257, "the guest's systemd `VERSION`: below 257 only the first 4096 bytes of each Type 11 structure are imported, below 254 there is no vmm.notify_socket; host-launcher enforces both")
+	fs.IntVar((*int)(&c.GuestSystemd), "guest-systemd", 257, "the guest's systemd `VERSION` (252, the first to import SMBIOS credentials, or newer): below 257 only the first 4096 bytes of each Type 11 structure are imported, below 254 there is no vmm.notify_socket; host-launcher enforces both")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "where to create the private socket directory in `DIR` (default $RUNTIME_DIRECTORY or $TMPDIR)")
-	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID` (default derived from --vm)")
+	fs.UintVar(&v.cid, "guest-cid", 0, "guest vsock `CID`, 3 to 4294967294 (default derived from --vm)")
 	fs.BoolVar(&v.debug, "debug", false, "log debug messages")
 	fs.StringVar(&v.format, "format", "text", "plan's output `FORMAT`: text, or json (the stable "+launch.PlanFormat+" form, see README)")
 }
