@@ -32,7 +32,7 @@ var (
 	outDir   = flag.String("out", ".cache/bench", "where results.md goes")
 	runs     = flag.Int("runs", 15, "repetitions of each timed measurement")
 	scales   = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
-	sections = flag.String("only", "agent,ack,launch,scale,go", "sections to run")
+	sections = flag.String("only", "instr,agent,ack,launch,scale,go", "sections to run")
 	e2eCache = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
 )
 
@@ -50,10 +50,15 @@ func main() {
 	os.MkdirAll(*outDir, 0o755)
 	work, err := os.MkdirTemp("", "cb")
 	must(err)
-	defer os.RemoveAll(work)
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(work)
+	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		want[s] = true
+	}
+	if want["instr"] {
+		instructions(work)
 	}
 	if want["agent"] {
 		agentCost(work)
