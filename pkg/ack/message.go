@@ -98,9 +98,20 @@ func lengthPrefixed(h interface{ Write([]byte) (int, error) }, parts ...[]byte) 
 // CredentialMAC is HMAC-SHA256 over the domain label, the name and the value, each
 // length-prefixed so that no two (name, value) pairs share an input.
 func CredentialMAC(key []byte, name string, value []byte) []byte {
+	return NewCredentialMAC(key)(name, value)
+}
+
+// NewCredentialMAC returns CredentialMAC under key for many credentials: one HMAC state, reset
+// between them, so its keyed pads are hashed once instead of once per credential (half the
+// SHA-256 blocks for short values; a report of 253 credentials is built on the agent's path to
+// its acknowledgement). The function is not safe for concurrent use.
+func NewCredentialMAC(key []byte) func(name string, value []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	lengthPrefixed(m, []byte(labelCredential), []byte(name), value)
-	return m.Sum(nil)
+	return func(name string, value []byte) []byte {
+		m.Reset()
+		lengthPrefixed(m, []byte(labelCredential), []byte(name), value)
+		return m.Sum(nil)
+	}
 }
 
 func messageMAC(key []byte, label string, nonce, body []byte) []byte {

@@ -372,6 +372,7 @@ func (s *Server) check(payload, nonce []byte) Result {
 		got[c.Name] = c
 	}
 	sent := make(map[string]bool, len(s.Sent))
+	mac := NewCredentialMAC(s.Key)
 	for _, c := range s.Sent {
 		sent[c.Name] = true
 		g, ok := got[c.Name]
@@ -380,7 +381,7 @@ func (s *Server) check(payload, nonce []byte) Result {
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: not received by the guest", c.Name))
 		case len(g.MAC) == 0:
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s in the guest", c.Name, g.Status))
-		case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():
+		case !hmac.Equal(g.MAC, mac(c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s: guest received %d bytes that differ from the %d sent", c.Name, g.Bytes, c.Value.Len()))
 		case g.Status != credential.StatusOK && g.Status != credential.StatusUnexpected:
 			// "unexpected" only means the guest's manifest does not list it; whether that

@@ -35,11 +35,12 @@ func (d *daemon) report(key []byte) ack.Report {
 		r.VM = strings.TrimSpace(string(vm.Value.Bytes()))
 	}
 	seen := map[string]bool{}
+	mac := ack.NewCredentialMAC(key)
 	add := func(name string, status credential.Status, src string, c *credential.Credential) {
 		cr := ack.CredentialReport{Name: name, Status: status, Source: src}
 		if c != nil {
 			cr.Bytes = c.Value.Len()
-			cr.MAC = ack.CredentialMAC(key, name, c.Value.Bytes())
+			cr.MAC = mac(name, c.Value.Bytes())
 		}
 		r.Credentials = append(r.Credentials, cr)
 		seen[name] = true

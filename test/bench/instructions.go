@@ -20,8 +20,8 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/sdnotify"
-	"github.com/credlink/credlink/pkg/smbios"
 )
 
 // Instruction counts do not drift with the machine's load the way wall times do: valgrind's
@@ -217,7 +217,7 @@ func agentInstructions(work, bin string, n int) (toReady, toAck int64, detail st
 	key := make([]byte, ack.KeySize)
 	rand.Read(key)
 	sock := filepath.Join(dir, "ack.sock")
-	l, err := ack.ListenUnix(sock)
+	l, err := listen.Unix(sock)
 	must(err)
 	sys, manifest, sent := guestTreeAck(dir, n, "unix:"+sock, key)
 	accepted := make(chan struct{}, 1)
@@ -299,7 +299,7 @@ func launcherInstructions(work, bin string) (int64, string) {
 }
 
 // guestTreeAck is guestTree with the launcher's control credentials first, as host-launcher
-// orders them; n counts all OEM strings (at most 255).
+// orders them, then n credentials.
 func guestTreeAck(dir string, n int, addr string, key []byte) (sys, manifest string, sent []credential.Credential) {
 	size := 33
 	if n > 200 {
@@ -311,7 +311,7 @@ func guestTreeAck(dir string, n int, addr string, key []byte) (sys, manifest str
 	}
 	var m strings.Builder
 	m.WriteString(`{"credentials": {`)
-	for i := range n - 2 {
+	for i := range n {
 		raw := make([]byte, size)
 		rand.Read(raw)
 		v := base64.StdEncoding.EncodeToString(raw)
@@ -325,12 +325,8 @@ func guestTreeAck(dir string, n int, addr string, key []byte) (sys, manifest str
 		fmt.Fprintf(&m, "%q: {\"bytes\": %d}", name, len(v))
 	}
 	m.WriteString("}}")
-	strs, err := credential.Encode(creds, credential.DefaultBudget)
-	must(err)
-	tb, err := smbios.Build([][]string{strs}, smbios.EntryPoint64)
-	must(err)
 	sys = filepath.Join(dir, "sys")
-	must(tb.WriteSysfs(sys))
+	must(credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget))
 	manifest = filepath.Join(dir, "manifest.json")
 	must(os.WriteFile(manifest, []byte(m.String()), 0o600))
 	return sys, manifest, sent
@@ -344,8 +340,8 @@ func instructions(work string) {
 	bin := symbolBinaries(work)
 	for _, n := range []int{5, 255} {
 		ready, first, detail := agentInstructions(work, bin, n)
-		add("instr", fmt.Sprintf("agent exec → READY=1, %d OEM strings", n), mi(ready), "", "", "")
-		add("instr", fmt.Sprintf("agent exec → first ack byte, %d OEM strings", n), mi(first), "", "", detail)
+		add("instr", fmt.Sprintf("agent exec → READY=1, %d credentials", n), mi(ready), "", "", "")
+		add("instr", fmt.Sprintf("agent exec → first ack byte, %d credentials", n), mi(first), "", "", detail)
 	}
 	n, detail := launcherInstructions(work, bin)
 	add("instr", "launcher exec → QEMU exec, 5 credentials", mi(n), "", "", detail)
