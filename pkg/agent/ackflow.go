@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -109,6 +110,9 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 			d.log.Error("could not acknowledge to the host", "addr", addr.String(), "err", err)
 		}
 	}()
+	// On a one-vCPU guest the new goroutine would otherwise wait for this one to block; let it
+	// send its hello first (it yields back when it waits for the host's challenge).
+	runtime.Gosched()
 	return done
 }
 
