@@ -28,12 +28,13 @@ import (
 )
 
 var (
-	binDir   = flag.String("bin", "bin", "directory with guest-agent and host-launcher")
-	outDir   = flag.String("out", ".cache/bench", "where results.md goes")
-	runs     = flag.Int("runs", 15, "repetitions of each timed measurement")
-	scales   = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
-	sections = flag.String("only", "instr,agent,ack,launch,scale,go", "sections to run")
-	e2eCache = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
+	binDir     = flag.String("bin", "bin", "directory with guest-agent and host-launcher")
+	outDir     = flag.String("out", ".cache/bench", "where results.md goes")
+	runs       = flag.Int("runs", 15, "repetitions of each timed measurement")
+	scales     = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
+	waitScales = flag.String("scale-wait", "1000,5000,10000", "launchers waiting for acks (no agents) to try, until one fails")
+	sections   = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
+	e2eCache   = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
 )
 
 type row struct{ section, what, credlink, peer, ratio, note string }
@@ -71,6 +72,9 @@ func main() {
 	}
 	if want["scale"] {
 		scale(work)
+	}
+	if want["scale-wait"] {
+		scaleWaiting(work)
 	}
 	if want["go"] {
 		goBench()
@@ -639,4 +643,136 @@ func writeResults() {
 func numCPU() int {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(b), "processor\t:")
+}
+
+// --- 4b. scale, launcher alone --------------------------------------------------------------
+
+// scaleWaiting starts n launchers, each with a stand-in QEMU that never boots (a shell that
+// execs sleep), so that every launcher sits waiting for its acknowledgement as it would on a
+// host whose guests are still booting; no agent runs on this host. It reports, once all are
+// waiting, threads and PSS per launcher and the host memory they took, and where starting more
+// failed.
+func scaleWaiting(work string) {
+	fake := filepath.Join(work, "fake-qemu")
+	must(os.WriteFile(fake, []byte("#!/bin/sh\nexec sleep 100000\n"), 0o755))
+	creds, _ := os.MkdirTemp(work, "wcreds")
+	for name, n := range map[string]int{"API_KEY": 33, "DB_PASSWORD": 48, "JWT_SECRET": 66} {
+		raw := make([]byte, n)
+		rand.Read(raw)
+		os.WriteFile(filepath.Join(creds, name), []byte(base64.StdEncoding.EncodeToString(raw)), 0o400)
+	}
+	perLauncher := 8.0 // threads per launcher with its stand-in, until measured
+	for _, s := range strings.Split(*waitScales, ",") {
+		n, _ := strconv.Atoi(s)
+		if n <= 0 {
+			continue
+		}
+		// Never run the machine out of pids: other users of this host fork too. The ceiling
+		// kernel.pid_max sets is reported instead.
+		pidMax := readInt("/proc/sys/kernel/pid_max")
+		room := float64(pidMax-threadsInUse()-pidReserve) / perLauncher
+		if float64(n) > room {
+			add("scale", fmt.Sprintf("%d launchers waiting for acks (no agents on the host)", n), "not run", "", "",
+				fmt.Sprintf("ceiling here: %.0f launchers — pid_max %d counts threads, %.1f per launcher with its stand-in QEMU, %d kept for the rest of the machine", room, pidMax, perLauncher, pidReserve))
+			break
+		}
+		ok, per := scaleWaitingOnce(work, fake, creds, n)
+		if per > 0 {
+			perLauncher = per
+		}
+		if !ok {
+			break
+		}
+	}
+}
+
+// pidReserve is how many pids the scale sections leave to the rest of the machine.
+const pidReserve = 4096
+
+func readInt(p string) int {
+	b, _ := os.ReadFile(p)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func threadsInUse() int {
+	n := 0
+	ds, _ := os.ReadDir("/proc")
+	for _, d := range ds {
+		if _, err := strconv.Atoi(d.Name()); err == nil {
+			if ts, err := os.ReadDir("/proc/" + d.Name() + "/task"); err == nil {
+				n += len(ts)
+			}
+		}
+	}
+	return n
+}
+
+func scaleWaitingOnce(work, fake, creds string, n int) (bool, float64) {
+	dir, _ := os.MkdirTemp(work, "wait")
+	notify, err := sdnotify.Listen(dir)
+	must(err)
+	defer notify.Close()
+	pidMax, _ := os.ReadFile("/proc/sys/kernel/pid_max")
+	threadsBefore := threadsInUse()
+	availBefore := memAvailableKiB()
+	cmds := make([]*exec.Cmd, 0, n)
+	var startErr error
+	start := time.Now()
+	for i := range n {
+		rt := filepath.Join(dir, strconv.Itoa(i))
+		os.Mkdir(rt, 0o700)
+		c := exec.Command(filepath.Join(*binDir, "host-launcher"), "run", "--vm", fmt.Sprintf("vm%d", i), "--hypervisor", "qemu",
+			"--qemu", fake, "--ack-via", "serial", "--runtime-dir", rt, "--ack-timeout", "30m", "--shutdown-timeout", "1s",
+			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET", "--", "-m", "64")
+		c.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := c.Start(); err != nil {
+			startErr = fmt.Errorf("launcher %d: %w", i, err)
+			break
+		}
+		cmds = append(cmds, c)
+	}
+	launched := len(cmds)
+	waiting := 0
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		vms := map[string]bool{}
+		for _, m := range notify.Messages() {
+			if rest, ok := strings.CutPrefix(m.Fields["STATUS"], "Waiting for acknowledgement from "); ok {
+				vms[strings.Fields(rest)[0]] = true
+			}
+		}
+		waiting = len(vms)
+		if waiting >= launched {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	wall := time.Since(start)
+	time.Sleep(2 * time.Second) // let start-up garbage settle as it would while guests boot
+	var pss, threads []float64
+	alive := 0
+	for _, c := range cmds {
+		if p := pssKiB(c.Process.Pid); p > 0 {
+			pss = append(pss, p)
+			threads = append(threads, procKiB(c.Process.Pid, "Threads"))
+			alive++
+		}
+	}
+	hostPer := (availBefore - memAvailableKiB()) / float64(max(launched, 1))
+	threadsAll := threadsInUse() - threadsBefore
+	for _, c := range cmds {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range cmds {
+		c.Wait()
+	}
+	note := fmt.Sprintf("%d of %d waiting after %.0f s; launcher PSS %.2f MiB (p90 %.2f), %.0f threads each; host memory %.2f MiB and %.1f threads per launcher with its stand-in QEMU; pid_max %s",
+		waiting, n, wall.Seconds(), quantile(pss, 0.5)/1024, quantile(pss, 0.9)/1024, quantile(threads, 0.5), hostPer/1024, float64(threadsAll)/float64(max(launched, 1)), strings.TrimSpace(string(pidMax)))
+	if startErr != nil {
+		note += "; stopped starting: " + startErr.Error()
+	}
+	add("scale", fmt.Sprintf("%d launchers waiting for acks (no agents on the host)", n), fmt.Sprintf("%d waiting", waiting), "", "", note)
+	return startErr == nil && waiting == n, float64(threadsAll) / float64(max(launched, 1))
 }
