@@ -34,6 +34,7 @@ var (
 	scales     = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
 	waitScales = flag.String("scale-wait", "1000,5000,10000", "launchers waiting for acks (no agents) to try, until one fails")
 	sections   = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
+	before     = flag.String("before", "", "git ref also measured, interleaved, as the peer \"before\" (instruction counts, launch); e.g. main")
 	e2eCache   = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
 )
 
@@ -389,17 +390,33 @@ func launchOverhead(work string) {
 	dir, _ := os.MkdirTemp(work, "launch")
 	// The e2e initramfs: same guest for both; the plain boot prints its marker where the agent
 	// would start.
-	files := filepath.Join(dir, "files")
-	os.MkdirAll(filepath.Join(files, "etc", "credlink"), 0o755)
-	agent, err := os.ReadFile(filepath.Join(*binDir, "guest-agent-static"))
-	must(err)
-	must(os.WriteFile(filepath.Join(files, "guest-agent"), agent, 0o755))
-	must(os.WriteFile(filepath.Join(files, "vsockcheck"), []byte("#!/bin/sh\n"), 0o755))
-	must(os.WriteFile(filepath.Join(files, "etc", "credlink", "ok.json"), []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"bytes": 44}, "JWT_SECRET": {"min_bytes": 64}, "ENVIRONMENT": {"secret": false}, "CLUSTER": {"secret": false}}}`), 0o644))
-	initrd := filepath.Join(dir, "initrd.gz")
-	cmd := exec.Command("test/e2e/mkinitrd.sh", *e2eCache, initrd, "test/e2e/guest-init", files, "virtio_pci", "virtio_console")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		must(fmt.Errorf("mkinitrd: %v %s", err, out))
+	mkinitrd := func(name, agentBin string) string {
+		files := filepath.Join(dir, name+"-files")
+		os.MkdirAll(filepath.Join(files, "etc", "credlink"), 0o755)
+		agent, err := os.ReadFile(agentBin)
+		must(err)
+		must(os.WriteFile(filepath.Join(files, "guest-agent"), agent, 0o755))
+		must(os.WriteFile(filepath.Join(files, "vsockcheck"), []byte("#!/bin/sh\n"), 0o755))
+		must(os.WriteFile(filepath.Join(files, "etc", "credlink", "ok.json"), []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"bytes": 44}, "JWT_SECRET": {"min_bytes": 64}, "ENVIRONMENT": {"secret": false}, "CLUSTER": {"secret": false}}}`), 0o644))
+		initrd := filepath.Join(dir, name+"-initrd.gz")
+		cmd := exec.Command("test/e2e/mkinitrd.sh", *e2eCache, initrd, "test/e2e/guest-init", files, "virtio_pci", "virtio_console")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			must(fmt.Errorf("mkinitrd: %v %s", err, out))
+		}
+		return initrd
+	}
+	initrd := mkinitrd("now", filepath.Join(*binDir, "guest-agent-static"))
+	// With -before, the launcher and agent of that ref boot the same guest in the same loop.
+	var beforeLauncher, beforeInitrd string
+	if src := beforeTree(work); src != "" {
+		out := filepath.Join(work, "bin-before")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out+"/", "./cmd/guest-agent", "./cmd/host-launcher")
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			must(fmt.Errorf("build %s: %v\n%s", *before, err, b))
+		}
+		beforeLauncher, beforeInitrd = filepath.Join(out, "host-launcher"), mkinitrd("before", filepath.Join(out, "guest-agent"))
 	}
 	creds := filepath.Join(dir, "creds")
 	os.Mkdir(creds, 0o700)
@@ -408,16 +425,37 @@ func launchOverhead(work string) {
 		rand.Read(raw)
 		os.WriteFile(filepath.Join(creds, name), []byte(base64.StdEncoding.EncodeToString(raw)), 0o400)
 	}
-	qemu := func(console, agent string) []string {
+	qemu := func(console, agent string, initrd string) []string {
 		return []string{"-machine", "q35", "-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none",
 			"-serial", "file:" + console, "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
 			"-append", "console=ttyS0 quiet panic=-1 credlink.bench=1 credlink.agent=" + agent + " credlink.manifest=ok"}
 	}
-	var plain, launched []float64
+	// launch times one boot through a host-launcher until READY=1 on its NOTIFY_SOCKET.
+	launch := func(name string, i int, launcher, initrd string) float64 {
+		nd, _ := os.MkdirTemp(dir, "n")
+		notify, err := sdnotify.Listen(nd)
+		must(err)
+		defer notify.Close()
+		console := filepath.Join(dir, fmt.Sprintf("%s%d.log", name, i))
+		args := []string{"run", "--vm", "bench", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", nd, "--shutdown-timeout", "1s",
+			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET",
+			"--set", "ENVIRONMENT=bench", "--set", "CLUSTER=local", "--"}
+		l := exec.Command(launcher, append(args, qemu(console, "on", initrd)...)...)
+		l.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
+		start := time.Now()
+		must(l.Start())
+		m, err := notify.Wait(time.Minute, sdnotify.Has("READY", "1"))
+		must(err)
+		l.Process.Signal(syscall.SIGTERM)
+		l.Wait()
+		return float64(m.Received.Sub(start)) / float64(time.Millisecond)
+	}
+	var plain, launched, launchedBefore []float64
+	load := loadAvg()
 	for i := range max(*runs/3, 5) {
 		// Plain QEMU: time until the guest prints its marker.
 		console := filepath.Join(dir, fmt.Sprintf("plain%d.log", i))
-		c := exec.Command("qemu-system-x86_64", qemu(console, "off")...)
+		c := exec.Command("qemu-system-x86_64", qemu(console, "off", initrd)...)
 		start := time.Now()
 		must(c.Start())
 		for !bytes.Contains(readFile(console), []byte("E2E-INIT")) && time.Since(start) < time.Minute {
@@ -427,27 +465,27 @@ func launchOverhead(work string) {
 		c.Process.Kill()
 		c.Wait()
 
-		// host-launcher: time until READY=1 on its NOTIFY_SOCKET.
-		nd, _ := os.MkdirTemp(dir, "n")
-		notify, err := sdnotify.Listen(nd)
-		must(err)
-		console = filepath.Join(dir, fmt.Sprintf("launch%d.log", i))
-		args := []string{"run", "--vm", "bench", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", nd, "--shutdown-timeout", "1s",
-			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET",
-			"--set", "ENVIRONMENT=bench", "--set", "CLUSTER=local", "--"}
-		l := exec.Command(filepath.Join(*binDir, "host-launcher"), append(args, qemu(console, "on")...)...)
-		l.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
-		start = time.Now()
-		must(l.Start())
-		m, err := notify.Wait(time.Minute, sdnotify.Has("READY", "1"))
-		must(err)
-		launched = append(launched, float64(m.Received.Sub(start))/float64(time.Millisecond))
-		l.Process.Signal(syscall.SIGTERM)
-		l.Wait()
-		notify.Close()
+		launched = append(launched, launch("launch", i, filepath.Join(*binDir, "host-launcher"), initrd))
+		if beforeLauncher != "" {
+			launchedBefore = append(launchedBefore, launch("before", i, beforeLauncher, beforeInitrd))
+		}
 	}
+	load += " → " + loadAvg()
 	add("launch", "QEMU TCG boot → ready (5 credentials)", spread(launched), spread(plain),
-		ratio(quantile(launched, 0.5), quantile(plain, 0.5)), "peer: plain QEMU, guest prints its marker where the agent starts")
+		ratio(quantile(launched, 0.5), quantile(plain, 0.5)), "peer: plain QEMU, guest prints its marker where the agent starts; interleaved; load average "+load)
+	if beforeLauncher != "" {
+		add("launch", "QEMU TCG boot → ready (5 credentials), "+*before, spread(launchedBefore), spread(plain),
+			ratio(quantile(launchedBefore, 0.5), quantile(plain, 0.5)), fmt.Sprintf("same loop; this tree vs %s: %s", *before, ratio(quantile(launched, 0.5), quantile(launchedBefore, 0.5))))
+	}
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func readFile(p string) []byte { b, _ := os.ReadFile(p); return b }
