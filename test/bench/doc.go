@@ -1,18 +1,29 @@
 // Command bench measures credlink against what users run instead, on this machine, in one run:
 //
 //	make bench            (or: go run ./test/bench -bin bin -out .cache/bench)
+//	go run ./test/bench -only instr,launch -before main    (this tree beside another ref)
 //
 // Sections (each figure a median with its spread over repeated runs):
 //
+//  0. instr: instructions (valgrind callgrind; these VMs have no PMU for perf stat) from exec to
+//     READY=1 and to the first byte of the acknowledgement for guest-agent with 5 and 253
+//     credentials, and for host-launcher from exec to its exec of QEMU, with the phases in
+//     between (runtime, each module's package initialisers, manifest, sysfs reads, verification,
+//     MACs, exchange). Counts do not drift with the machine's load; they are the steering metric.
+//     With -before REF, the same counts for REF's binaries are the peer column;
 //  1. agent cost: exec → READY=1 with 5/100/255 credentials; idle RSS and RSS after 1,000
 //     scrapes; /metrics latency p50/p99 at a fixed rate — beside Debian's
 //     prometheus-node-exporter under the same load;
 //  2. ack path: host-side time from the guest's first byte to READY=1 on NOTIFY_SOCKET, credlink's
 //     authenticated exchange vs. the socat relay microvm.nix uses;
 //  3. launch overhead: QEMU (TCG) boot to READY=1 through host-launcher vs. the same guest booted
-//     by plain QEMU printing its own marker (needs the e2e assets);
+//     by plain QEMU printing its own marker, interleaved (needs the e2e assets); with -before REF
+//     REF's launcher and agent boot the same guest in the same loop; the load average is noted;
 //  4. scale: N concurrent local-mode launches: wall time until all are READY, launcher memory per
-//     VM, failures;
+//     VM, failures; scale-wait: N launchers waiting for acknowledgements with no agent on the host
+//     (each with a stand-in QEMU that never boots): threads and PSS per launcher, host memory,
+//     and the ceiling kernel.pid_max sets (it counts threads; the bench keeps 4,096 pids for the
+//     rest of the machine and never runs past that);
 //  5. codec and table benchmarks are `go test -bench` (make bench runs them), plus binary sizes.
 //
 // Results are printed as a Markdown table and written to OUT/results.md.
