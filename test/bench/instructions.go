@@ -61,6 +61,9 @@ func beforeTree(work string) string {
 		return ""
 	}
 	dir := filepath.Join(work, "before-src")
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		return dir
+	}
 	must(os.MkdirAll(dir, 0o755))
 	cmd := exec.Command("sh", "-c", "git archive \"$0\" | tar -x -C \"$1\"", *before, dir)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -408,14 +408,7 @@ func launchOverhead(work string) {
 	initrd := mkinitrd("now", filepath.Join(*binDir, "guest-agent-static"))
 	// With -before, the launcher and agent of that ref boot the same guest in the same loop.
 	var beforeLauncher, beforeInitrd string
-	if src := beforeTree(work); src != "" {
-		out := filepath.Join(work, "bin-before")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out+"/", "./cmd/guest-agent", "./cmd/host-launcher")
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			must(fmt.Errorf("build %s: %v\n%s", *before, err, b))
-		}
+	if out := beforeBinaries(work); out != "" {
 		beforeLauncher, beforeInitrd = filepath.Join(out, "host-launcher"), mkinitrd("before", filepath.Join(out, "guest-agent"))
 	}
 	creds := filepath.Join(dir, "creds")
@@ -477,6 +470,26 @@ func launchOverhead(work string) {
 		add("launch", "QEMU TCG boot → ready (5 credentials), "+*before, spread(launchedBefore), spread(plain),
 			ratio(quantile(launchedBefore, 0.5), quantile(plain, 0.5)), fmt.Sprintf("same loop; this tree vs %s: %s", *before, ratio(quantile(launched, 0.5), quantile(launchedBefore, 0.5))))
 	}
+}
+
+// beforeBinaries builds -before's guest-agent and host-launcher as make build does, once, and
+// returns their directory ("" without -before).
+func beforeBinaries(work string) string {
+	out := filepath.Join(work, "bin-before")
+	if _, err := os.Stat(filepath.Join(out, "host-launcher")); err == nil {
+		return out
+	}
+	src := beforeTree(work)
+	if src == "" {
+		return ""
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out+"/", "./cmd/guest-agent", "./cmd/host-launcher")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		must(fmt.Errorf("build %s: %v\n%s", *before, err, b))
+	}
+	return out
 }
 
 // loadAvg is the 1-minute load average.
@@ -700,6 +713,7 @@ func scaleWaiting(work string) {
 		os.WriteFile(filepath.Join(creds, name), []byte(base64.StdEncoding.EncodeToString(raw)), 0o400)
 	}
 	perLauncher := 8.0 // threads per launcher with its stand-in, until measured
+	first := true
 	for _, s := range strings.Split(*waitScales, ",") {
 		n, _ := strconv.Atoi(s)
 		if n <= 0 {
@@ -714,7 +728,12 @@ func scaleWaiting(work string) {
 				fmt.Sprintf("ceiling here: %.0f launchers — pid_max %d counts threads, %.1f per launcher with its stand-in QEMU, %d kept for the rest of the machine", room, pidMax, perLauncher, pidReserve))
 			break
 		}
-		ok, per := scaleWaitingOnce(work, fake, creds, n)
+		if out := beforeBinaries(work); out != "" && first {
+			// -before's launcher at the first size, as the peer.
+			scaleWaitingOnce(work, fake, creds, filepath.Join(out, "host-launcher"), " ("+*before+")", n)
+		}
+		first = false
+		ok, per := scaleWaitingOnce(work, fake, creds, filepath.Join(*binDir, "host-launcher"), "", n)
 		if per > 0 {
 			perLauncher = per
 		}
@@ -746,7 +765,7 @@ func threadsInUse() int {
 	return n
 }
 
-func scaleWaitingOnce(work, fake, creds string, n int) (bool, float64) {
+func scaleWaitingOnce(work, fake, creds, launcher, label string, n int) (bool, float64) {
 	dir, _ := os.MkdirTemp(work, "wait")
 	notify, err := sdnotify.Listen(dir)
 	must(err)
@@ -760,7 +779,7 @@ func scaleWaitingOnce(work, fake, creds string, n int) (bool, float64) {
 	for i := range n {
 		rt := filepath.Join(dir, strconv.Itoa(i))
 		os.Mkdir(rt, 0o700)
-		c := exec.Command(filepath.Join(*binDir, "host-launcher"), "run", "--vm", fmt.Sprintf("vm%d", i), "--hypervisor", "qemu",
+		c := exec.Command(launcher, "run", "--vm", fmt.Sprintf("vm%d", i), "--hypervisor", "qemu",
 			"--qemu", fake, "--ack-via", "serial", "--runtime-dir", rt, "--ack-timeout", "30m", "--shutdown-timeout", "1s",
 			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET", "--", "-m", "64")
 		c.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
@@ -813,6 +832,6 @@ func scaleWaitingOnce(work, fake, creds string, n int) (bool, float64) {
 	if startErr != nil {
 		note += "; stopped starting: " + startErr.Error()
 	}
-	add("scale", fmt.Sprintf("%d launchers waiting for acks (no agents on the host)", n), fmt.Sprintf("%d waiting", waiting), "", "", note)
+	add("scale", fmt.Sprintf("%d launchers%s waiting for acks (no agents on the host)", n, label), fmt.Sprintf("%d waiting", waiting), "", "", note)
 	return startErr == nil && waiting == n, float64(threadsAll) / float64(max(launched, 1))
 }
