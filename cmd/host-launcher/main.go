@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -32,13 +31,6 @@ import (
 )
 
 func main() {
-	// One P unless the operator says otherwise: a launcher spends its life waiting (for the
-	// acknowledgement, then for the hypervisor), and a host runs one per VM. Each further P lets
-	// the runtime park another OS thread, and threads count against kernel.pid_max (make bench,
-	// "scale": 7 threads per waiting launcher by default on 2 CPUs, 5 with one P).
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -730,10 +730,11 @@ func scaleWaiting(work string) {
 		}
 		if out := beforeBinaries(work); out != "" && first {
 			// -before's launcher at the first size, as the peer.
-			scaleWaitingOnce(work, fake, creds, filepath.Join(out, "host-launcher"), " ("+*before+")", n)
+			scaleWaitingOnce(work, fake, creds, filepath.Join(out, "host-launcher"), " ("+*before+")", "", n)
 		}
 		first = false
-		ok, per := scaleWaitingOnce(work, fake, creds, filepath.Join(*binDir, "host-launcher"), "", n)
+		// As systemd/credlink-vm@.service and the NixOS module run it.
+		ok, per := scaleWaitingOnce(work, fake, creds, filepath.Join(*binDir, "host-launcher"), "", "GOMAXPROCS=1", n)
 		if per > 0 {
 			perLauncher = per
 		}
@@ -765,7 +766,7 @@ func threadsInUse() int {
 	return n
 }
 
-func scaleWaitingOnce(work, fake, creds, launcher, label string, n int) (bool, float64) {
+func scaleWaitingOnce(work, fake, creds, launcher, label, launcherEnv string, n int) (bool, float64) {
 	dir, _ := os.MkdirTemp(work, "wait")
 	notify, err := sdnotify.Listen(dir)
 	must(err)
@@ -783,6 +784,9 @@ func scaleWaitingOnce(work, fake, creds, launcher, label string, n int) (bool, f
 			"--qemu", fake, "--ack-via", "serial", "--runtime-dir", rt, "--ack-timeout", "30m", "--shutdown-timeout", "1s",
 			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET", "--", "-m", "64")
 		c.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
+		if launcherEnv != "" {
+			c.Env = append(c.Env, launcherEnv)
+		}
 		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := c.Start(); err != nil {
 			startErr = fmt.Errorf("launcher %d: %w", i, err)
