@@ -458,8 +458,12 @@ func launchOverhead(work string) {
 		c.Process.Kill()
 		c.Wait()
 
+		// Alternate which launcher boots first, so that neither always follows the plain boot.
+		if beforeLauncher != "" && i%2 == 1 {
+			launchedBefore = append(launchedBefore, launch("before", i, beforeLauncher, beforeInitrd))
+		}
 		launched = append(launched, launch("launch", i, filepath.Join(*binDir, "host-launcher"), initrd))
-		if beforeLauncher != "" {
+		if beforeLauncher != "" && i%2 == 0 {
 			launchedBefore = append(launchedBefore, launch("before", i, beforeLauncher, beforeInitrd))
 		}
 	}
