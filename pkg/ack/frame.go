@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // Frame layout (all integers big-endian):
@@ -36,18 +37,27 @@ const (
 
 var magic = [4]byte{'C', 'L', 'A', 'K'}
 
-// crc32c is CRC-32C (Castagnoli), the frames' checksum, from a plain 256-entry table.
-// crc32.MakeTable(crc32.Castagnoli) would give the same sums faster on long inputs, but its
-// first use builds the tables of the SSE4.2 three-way path: about 1.3 million instructions,
-// a quarter of guest-agent's start-up to its first ack byte (make bench, "instr"). Frames are
-// small; building this table costs about 10,000 instructions.
+// crc32c is CRC-32C (Castagnoli), the frames' checksum. Short inputs — headers, hellos,
+// challenges, verdicts, reports of a few credentials — go through a plain 256-entry table:
+// hash/crc32's Castagnoli tables (the SSE4.2 three-way path) cost about 1.3 million instructions
+// to build on first use, a quarter of guest-agent's start-up to its first ack byte (make bench,
+// "instr"), while this table costs about 10,000. From crc32cLong bytes on, hash/crc32 is used
+// (built once, then ~20× faster per byte), so that a peer sending large frames costs the host
+// no more than before.
 func crc32c(b []byte) uint32 {
+	if len(b) >= crc32cLong {
+		return crc32.Checksum(b, castagnoli())
+	}
 	crc := ^uint32(0)
 	for _, c := range b {
 		crc = crc32cTable[byte(crc)^c] ^ (crc >> 8)
 	}
 	return ^crc
 }
+
+const crc32cLong = 4096
+
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 var crc32cTable = func() (t [256]uint32) {
 	for i := range t {
