@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -611,4 +612,43 @@ func TestDaemonSourceError(t *testing.T) {
 		t.Errorf("log lacks the source error:\n%s", d.stderr.String())
 	}
 	d.stop(t)
+}
+
+// A metrics address that cannot be bound is a usage error before the agent does anything else:
+// no acknowledgement reaches the host (the exchange starts before the metrics are served, the
+// listener is bound before both).
+func TestDaemonBusyMetricsPortExitsBeforeAcknowledging(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	key := make([]byte, ack.KeySize)
+	rand.Read(key)
+	sock := filepath.Join(t.TempDir(), "ack.sock")
+	l, err := listen.Unix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dialed := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			dialed <- struct{}{}
+			c.Close()
+		}
+	}()
+	sys := fixture(t,
+		credential.Credential{Name: "credlink.ack", Value: credential.NewValue([]byte("unix:" + sock))},
+		credential.Credential{Name: "credlink.key", Value: credential.NewValue(key)})
+	m := writeManifest(t, t.TempDir(), manifestOK)
+	_, errOut, code := runAgent(t, nil, "run", "--metrics-listen", busy.Addr().String(), "--manifest", m, "--sysfs", sys)
+	if code != 2 || !strings.Contains(errOut, "metrics listener") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	select {
+	case <-dialed:
+		t.Fatal("the agent contacted the host although it exits with a usage error")
+	default:
+	}
 }

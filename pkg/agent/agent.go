@@ -86,18 +86,19 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 	st := metrics.NewAgent()
 	d := &daemon{o: o, log: log, notify: notify, st: st}
 	st.SetSystemd(int(o.Systemd))
-
-	// The host's READY=1 waits for the acknowledgement, so it goes first: read and verify, start
-	// the exchange, and only then log the findings, tell systemd, and set up the metrics listener
-	// (its registry with the Go and process collectors costs more instructions than everything
-	// else the acknowledgement needs; make bench, "instr").
-	res := d.check(m)
-	acked := d.startAck(ctx)
-	srv, err := d.serveMetrics()
+	// A metrics address that cannot be bound is a usage error before anything else happens.
+	l, err := d.listenMetrics()
 	if err != nil {
 		return err
 	}
-	if srv != nil {
+
+	// The host's READY=1 waits for the acknowledgement, so it goes first: read and verify, start
+	// the exchange, and only then serve metrics, log the findings and tell systemd (the
+	// registry with the Go and process collectors costs more instructions than everything else
+	// the acknowledgement needs; make bench, "instr").
+	res := d.check(m)
+	acked := d.startAck(ctx)
+	if srv := d.serveMetrics(l); srv != nil {
 		defer srv.Close()
 	}
 	log.Info("applying systemd's import rules", "rules", o.Systemd.String(), "from", o.SystemdFrom)
@@ -154,15 +155,23 @@ type daemon struct {
 	accepted  bool
 }
 
-// serveMetrics starts the metrics listener unless disabled; a listener that cannot bind is a
-// usage error.
-func (d *daemon) serveMetrics() (*http.Server, error) {
+// listenMetrics binds the metrics address unless disabled (nil listener); failing to is a usage
+// error.
+func (d *daemon) listenMetrics() (net.Listener, error) {
 	if d.o.MetricsListen == "" {
 		return nil, nil
 	}
 	l, err := net.Listen("tcp", d.o.MetricsListen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metrics listener: %w", ErrUsage, err)
+	}
+	return l, nil
+}
+
+// serveMetrics builds the registry and serves it on l (nil: metrics disabled, returns nil).
+func (d *daemon) serveMetrics(l net.Listener) *http.Server {
+	if l == nil {
+		return nil
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler(metrics.Registry(d.st)))
@@ -172,7 +181,7 @@ func (d *daemon) serveMetrics() (*http.Server, error) {
 	if d.o.MetricsReady != nil {
 		d.o.MetricsReady(l.Addr())
 	}
-	return srv, nil
+	return srv
 }
 
 // verify runs one verification and reports it everywhere; it returns whether it passed.
