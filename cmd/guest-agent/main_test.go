@@ -614,41 +614,28 @@ func TestDaemonSourceError(t *testing.T) {
 	d.stop(t)
 }
 
-// A metrics address that cannot be bound is a usage error before the agent does anything else:
-// no acknowledgement reaches the host (the exchange starts before the metrics are served, the
-// listener is bound before both).
-func TestDaemonBusyMetricsPortExitsBeforeAcknowledging(t *testing.T) {
+// A metrics address that cannot be bound is a usage error (exit 2) and no READY=1, although the
+// acknowledgement, which goes first, may have reached the host.
+func TestDaemonBusyMetricsPort(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	key := make([]byte, ack.KeySize)
-	rand.Read(key)
-	sock := filepath.Join(t.TempDir(), "ack.sock")
-	l, err := listen.Unix(sock)
+	dir := t.TempDir()
+	notify, err := sdnotify.Listen(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	dialed := make(chan struct{}, 1)
-	go func() {
-		if c, err := l.Accept(); err == nil {
-			dialed <- struct{}{}
-			c.Close()
-		}
-	}()
-	sys := fixture(t,
-		credential.Credential{Name: "credlink.ack", Value: credential.NewValue([]byte("unix:" + sock))},
-		credential.Credential{Name: "credlink.key", Value: credential.NewValue(key)})
+	defer notify.Close()
 	m := writeManifest(t, t.TempDir(), manifestOK)
-	_, errOut, code := runAgent(t, nil, "run", "--metrics-listen", busy.Addr().String(), "--manifest", m, "--sysfs", sys)
+	_, errOut, code := runAgent(t, []string{"NOTIFY_SOCKET=" + notify.Path}, "run", "--metrics-listen", busy.Addr().String(), "--manifest", m, "--sysfs", fixture(t))
 	if code != 2 || !strings.Contains(errOut, "metrics listener") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
-	select {
-	case <-dialed:
-		t.Fatal("the agent contacted the host although it exits with a usage error")
-	default:
+	for _, msg := range notify.Messages() {
+		if msg.Fields["READY"] == "1" {
+			t.Fatal("READY=1 sent although the agent exits with a usage error")
+		}
 	}
 }

@@ -86,18 +86,19 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 	st := metrics.NewAgent()
 	d := &daemon{o: o, log: log, notify: notify, st: st}
 	st.SetSystemd(int(o.Systemd))
-	// A metrics address that cannot be bound is a usage error before anything else happens.
+
+	// The host's READY=1 waits for the acknowledgement, so it goes first: read and verify, start
+	// the exchange, and only then bind and serve the metrics, log the findings and tell systemd
+	// (binding and the registry with the Go and process collectors cost more instructions than
+	// everything else the acknowledgement needs; make bench, "instr"). A metrics address that
+	// cannot be bound is still a usage error (exit 2) before READY=1, though the host may have
+	// received the acknowledgement by then: the delivery it attests did happen.
+	res := d.check(m)
+	acked := d.startAck(ctx)
 	l, err := d.listenMetrics()
 	if err != nil {
 		return err
 	}
-
-	// The host's READY=1 waits for the acknowledgement, so it goes first: read and verify, start
-	// the exchange, and only then serve metrics, log the findings and tell systemd (the
-	// registry with the Go and process collectors costs more instructions than everything else
-	// the acknowledgement needs; make bench, "instr").
-	res := d.check(m)
-	acked := d.startAck(ctx)
 	if srv := d.serveMetrics(l); srv != nil {
 		defer srv.Close()
 	}
