@@ -51,8 +51,8 @@ fuzz-smoke:
 # QEMU assets when run as root; writes .cache/bench/results.md.
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/guest-agent-static ./cmd/guest-agent
-	@command -v prometheus-node-exporter >/dev/null && command -v socat >/dev/null || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter socat)
+	@command -v prometheus-node-exporter >/dev/null && command -v socat >/dev/null && command -v valgrind >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter socat valgrind)
 	test/e2e/assets.sh >/dev/null
 	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench
 

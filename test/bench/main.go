@@ -32,7 +32,7 @@ var (
 	outDir     = flag.String("out", ".cache/bench", "where results.md goes")
 	runs       = flag.Int("runs", 15, "repetitions of each timed measurement")
 	scales     = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
-	waitScales = flag.String("scale-wait", "1000,3000", "launchers waiting for acks (no agents) to try, until one fails or pid_max leaves no room")
+	waitScales = flag.String("scale-wait", "1000", "launchers waiting for acks (no agents) to try, comma-separated, until one fails or pid_max leaves no room (starting thousands at once saturates a 2-core machine for minutes)")
 	sections   = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
 	before     = flag.String("before", "", "git ref also measured, interleaved, as the peer \"before\" (instruction counts, launch); e.g. main")
 	e2eCache   = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
