@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help bench nix monitoring units build test lint fuzz-smoke fixtures demo e2e clean
+.PHONY: help bench nix monitoring units build test lint fuzz-smoke fixtures demo e2e nested clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
+	@echo "make nested      nested KVM under TCG: vhost-vsock, systemd 257/254 guests, graceful stop (root)"
 	@echo "make nix         evaluate nixos-module/ + flake.nix with the real nixpkgs lib and microvm.nix (../shared), check vendorHash"
 	@echo "make monitoring  promtool check/test of monitoring/"
 	@echo "make units       systemd-analyze verify + exposure budgets of systemd/"
@@ -79,3 +80,8 @@ fixtures:
 
 clean:
 	rm -rf $(BIN) .cache
+
+# Nested KVM under TCG (test/nested): vhost-vsock, systemd 257/254 guests, graceful stop. Root;
+# debootstraps and caches Debian roots under .cache/nested on first use.
+nested:
+	cd test/nested && $(GO) test -tags nested -count=1 -v -timeout 30m .

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"time"
 
 	"github.com/credlink/credlink/pkg/agent"
 	"github.com/credlink/credlink/pkg/cmdhelp"
@@ -27,6 +28,14 @@ delivery to host-launcher without ever sending a value.`,
 			Summary: "list the credentials in this machine's SMBIOS table: names, sizes, never values",
 			Flags:   func(fs *flag.FlagSet) { inspectFlags(fs, &inspectVars{}) },
 			Groups:  []cmdhelp.Group{{Title: "Firmware", Flags: []string{"sysfs", "table", "both", "systemd-version", "demo"}}}},
+		{Name: "wait-port", Args: "[--credentials-dir DIR] [--timeout D]",
+			Summary: "guest-agent.service's ExecStartPre=+: wait for the virtio-serial port credlink.ack names (if any)",
+			Flags: func(fs *flag.FlagSet) {
+				var d string
+				var t time.Duration
+				waitPortFlags(fs, &d, &t)
+			},
+			Groups: []cmdhelp.Group{{Title: "Options", Flags: []string{"credentials-dir", "timeout"}}}},
 		{Name: "version", Summary: "print the version, commit and Go version"},
 		{Name: "help", Args: "[COMMAND]", Summary: "this overview, or one command's options"},
 	},

@@ -70,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return program.Unexpected(cmd, args[0], stderr)
 		}
 		return printVersion(stdout)
+	case "wait-port":
+		return waitPort(args, stdout, stderr)
 	default:
 		return program.Unknown(cmd, stderr)
 	}
@@ -167,6 +169,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		o.Logger.Warn("cannot mark the process non-dumpable", "err", err)
 	}
+	o.PassedFiles = passedFiles()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

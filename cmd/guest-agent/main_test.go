@@ -639,3 +639,40 @@ func TestDaemonBusyMetricsPort(t *testing.T) {
 		}
 	}
 }
+
+// wait-port (guest-agent.service's ExecStartPre=+) returns at once unless credlink.ack names a
+// virtio-serial port, and never fails the unit: exit 0 even when the port does not appear.
+func TestWaitPortCommand(t *testing.T) {
+	for _, c := range []struct {
+		name, ack string
+		args      []string
+		code      int
+		minWait   time.Duration
+		log       string
+	}{
+		{"vsock host", "vsock:2:1234", nil, 0, 0, ""},
+		{"no credentials", "", nil, 0, 0, ""},
+		{"serial port never appears", "serial:credlink.0", []string{"--timeout", "300ms"}, 0, 300 * time.Millisecond, "not found"},
+		{"bad flag", "", []string{"--bogus"}, 2, 0, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.ack != "" {
+				os.WriteFile(filepath.Join(dir, "credlink.ack"), []byte(c.ack), 0o400)
+			}
+			cmd := exec.Command(agentBin, append([]string{"wait-port"}, c.args...)...)
+			cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+dir)
+			start := time.Now()
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != c.code {
+				t.Errorf("exit %d, want %d: %s", code, c.code, out)
+			}
+			if d := time.Since(start); d < c.minWait || (c.minWait == 0 && d > 2*time.Second) {
+				t.Errorf("returned after %v", d)
+			}
+			if !strings.Contains(string(out), c.log) {
+				t.Errorf("output %q lacks %q", out, c.log)
+			}
+		})
+	}
+}

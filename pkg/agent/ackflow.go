@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +87,21 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
-	client := &ack.Client{Key: key, Dialer: addr.Dialer()}
+	dialer := addr.Dialer()
+	if addr.Kind == "serial" {
+		if f, ok := d.o.PassedFiles[addr.Name]; ok {
+			dialer = ack.SerialFileDialer{File: f}
+			d.log.Info("acknowledging over the virtio-serial port opened by the service manager", "port", addr.Name)
+		} else {
+			names := make([]string, 0, len(d.o.PassedFiles))
+			for n := range d.o.PassedFiles {
+				names = append(names, strconv.Quote(n))
+			}
+			d.log.Info("no descriptor for the virtio-serial port from the service manager (OpenFile=); opening it directly",
+				"port", addr.Name, "passed", strings.Join(names, ","))
+		}
+	}
+	client := &ack.Client{Key: key, Dialer: dialer}
 	rep := d.report(key)
 	go func() {
 		defer close(done)

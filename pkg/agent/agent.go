@@ -39,6 +39,10 @@ type Options struct {
 	// firmware (0: unknown, newest rules); SystemdFrom says how it was learnt, for reports.
 	Systemd     credential.Systemd
 	SystemdFrom string
+	// PassedFiles are files the service manager opened for the agent, by name (systemd's
+	// OpenFile=PATH:NAME, passed as $LISTEN_FDS/$LISTEN_FDNAMES). A virtio-serial port named
+	// like the one in credlink.ack is used instead of opening /dev/virtio-ports/NAME.
+	PassedFiles map[string]*os.File
 
 	Logger *slog.Logger
 	// Notify sends an sd_notify state; nil means do not notify.

@@ -289,3 +289,14 @@ func TestEncodeStructures(t *testing.T) {
 		})
 	}
 }
+
+// Every systemd below 257 reads one page of a Type 11 entry — measured on 252 (test/e2e) and
+// 254 (test/nested TestSystemd254Truncation) — so the launcher's budget holds it to 4096 bytes.
+func TestBudgetForEveryVersionBelow257(t *testing.T) {
+	for v := Systemd(252); v <= 260; v++ {
+		got := BudgetFor(v, 1, "").MaxStructureBytes
+		if want := v < 257; want != (got == smbios.EntryReadPage) {
+			t.Errorf("%v: MaxStructureBytes %d", v, got)
+		}
+	}
+}

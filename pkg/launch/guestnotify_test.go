@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestServeGuestNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan sdnotify.Message, 4)
+	out := make(chan guestMessage, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go serveGuestNotify(ctx, l, out, &logging.Limiter{})
@@ -115,5 +116,37 @@ func TestCloudHypervisorWaitGuestBoot(t *testing.T) {
 			}
 			e.assertClean()
 		})
+	}
+}
+
+// systemd 254's STATUS flood while a start job waits: two lines a second that differ only in
+// their counters must cost the host's journal one line, then one summary a minute.
+func TestStatusLogFlood(t *testing.T) {
+	var s statusLog
+	t0 := time.Unix(1000, 0)
+	logged := 0
+	for i := 0; i < 240; i++ { // 2 min at 2/s
+		d := (time.Duration(i) * 500 * time.Millisecond).Truncate(time.Second)
+		el := fmt.Sprintf("%ds", int(d.Seconds())) // systemd's format: 59s, 1min, 1min 1s
+		if d >= time.Minute {
+			el = fmt.Sprintf("%dmin", int(d.Minutes()))
+			if sec := int(d.Seconds()) % 60; sec > 0 {
+				el += fmt.Sprintf(" %ds", sec)
+			}
+		}
+		if _, ok := s.observe("User job nested-never-ready.service/start running ("+el+" / no limit)...", t0.Add(time.Duration(i)*500*time.Millisecond)); ok {
+			logged++
+		}
+	}
+	if logged < 2 || logged > 3 {
+		t.Errorf("logged %d lines for a 2-minute flood, want 2–3", logged)
+	}
+	if s.total != 240-logged {
+		t.Errorf("counted %d repeats, want %d", s.total, 240-logged)
+	}
+	// A different status is logged at once, with the repeats it ends.
+	repeats, ok := s.observe("Startup finished in 41.2s", t0.Add(121*time.Second))
+	if !ok || repeats == 0 {
+		t.Errorf("change: %d %v", repeats, ok)
 	}
 }

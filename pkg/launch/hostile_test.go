@@ -178,7 +178,7 @@ func TestGuestNotifyFloodBounded(t *testing.T) {
 	}
 	var logs syncBuf
 	lim := &logging.Limiter{Logger: logging.New(&logs, true, slog.LevelInfo)}
-	out := make(chan sdnotify.Message, 1024)
+	out := make(chan guestMessage, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go serveGuestNotify(ctx, l, out, lim)
@@ -214,9 +214,10 @@ func TestGuestNotifyFloodBounded(t *testing.T) {
 	}
 
 	// 500 messages whose STATUS carries control characters: few lines, all escaped.
-	for range 500 {
-		m := sdnotify.Parse("READY=1\nSTATUS=booting\r\x1b[2J"+smuggle, time.Now())
-		logGuestMessage(lim, m)
+	var st statusLog
+	for i := range 500 { // each a new status, so the repeat folding does not hide the flood
+		m := sdnotify.Parse(fmt.Sprintf("READY=1\nSTATUS=booting %c\r\x1b[2J", 'a'+i%26)+smuggle, time.Now())
+		logGuestMessage(lim, &st, guestMessage{Message: m})
 	}
 	got := logs.String()
 	if n := strings.Count(got, "\n"); n > 12 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/rundir"
 	"github.com/credlink/credlink/pkg/sdnotify"
@@ -269,11 +271,24 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	go func() { defer close(served); _ = t.serve(sctx, srv) }()
 	defer func() { stopServing(); <-served }()
 
-	guestMsgs := make(chan sdnotify.Message, 16)
+	// Any VM can connect to any host vsock port: connections from other CIDs are closed unread
+	// (ack.CIDFilter) and said so here, within the same rate limit.
+	if f, ok := t.listener.(*listen.CIDFilter); ok {
+		f.OnRefuse = func(peer net.Addr) {
+			unauth.Warn("refused a vsock connection from another VM before reading it", "peer", peer.String(), "expected_cid", f.CID)
+		}
+	}
+	guestMsgs := make(chan guestMessage, 16)
 	if t.notify != nil {
 		go serveGuestNotify(sctx, t.notify, guestMsgs, unauth)
 	}
 	guestReady := t.notify == nil // nothing to wait for without --wait-guest-boot
+	var guestStatus statusLog
+	defer func() {
+		if guestStatus.total > 0 {
+			log.Info("guest systemd status repeats not logged", "count", guestStatus.total)
+		}
+	}()
 
 	c.notify(sdnotify.Status("Starting " + hv))
 	for _, w := range c.warnings(p) {
@@ -310,7 +325,7 @@ wait:
 		}
 		select {
 		case m := <-guestMsgs:
-			logGuestMessage(unauth, m)
+			logGuestMessage(unauth, &guestStatus, m)
 			if m.Fields["READY"] == "1" {
 				guestReady = true
 			}
@@ -343,7 +358,7 @@ wait:
 		case <-ctx.Done():
 			c.notify(sdnotify.Stopping, sdnotify.Status("Stopping before acknowledgement"))
 			log.Info("stop requested while waiting for the acknowledgement")
-			_ = vm.stop(c.ShutdownTimeout)
+			stopVM(vm, c.ShutdownTimeout, log)
 			return out, nil
 		case <-tick.C:
 			c.notify(sdnotify.Status(fmt.Sprintf("Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds()))))
@@ -397,16 +412,25 @@ wait:
 		case <-ctx.Done():
 			c.notify(sdnotify.Stopping, sdnotify.Status("Shutting down "+c.VM))
 			log.Info("shutting down")
-			if err := vm.stop(c.ShutdownTimeout); err != nil {
-				log.Warn("shutdown", "err", err)
-			}
+			stopVM(vm, c.ShutdownTimeout, log)
 			return out, nil
 		case m := <-guestMsgs:
-			logGuestMessage(unauth, m)
+			logGuestMessage(unauth, &guestStatus, m)
 		case <-tick.C:
 			wd.ping(vm)
 		}
 	}
+}
+
+// stopVM stops the VM on request (SIGTERM to the launcher) and logs how: by itself after the
+// power button, or forced.
+func stopVM(vm machine, timeout time.Duration, log *slog.Logger) {
+	t0 := time.Now()
+	if err := vm.stop(timeout); err != nil {
+		log.Warn("shutdown", "err", err)
+		return
+	}
+	log.Info("VM stopped", "after", time.Since(t0).Round(time.Millisecond))
 }
 
 func describeExit(err error) string {

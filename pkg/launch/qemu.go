@@ -185,10 +185,17 @@ func (q *qemuVM) stop(timeout time.Duration) error {
 	if !q.started() || q.exited() {
 		return nil
 	}
-	if q.qmpPath != "" && qmp(q.qmpPath, "system_powerdown") == nil && q.waitExit(timeout) {
+	pressed := q.qmpPath != "" && qmp(q.qmpPath, "system_powerdown") == nil
+	if pressed && q.waitExit(timeout) {
 		return nil
 	}
-	return q.terminate(5 * time.Second) // QEMU exits at once on SIGTERM
+	if err := q.terminate(5 * time.Second); err != nil { // QEMU exits at once on SIGTERM
+		return err
+	}
+	if pressed {
+		return fmt.Errorf("the guest did not power off within %v of the ACPI power button; qemu terminated", timeout)
+	}
+	return nil
 }
 
 // qmp runs one QMP command on a fresh connection.

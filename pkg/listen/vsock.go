@@ -30,6 +30,9 @@ type CIDFilter struct {
 	net.Listener
 	CID     uint32
 	Refused atomic.Int64 // connections closed because they came from another CID
+	// OnRefuse, if set, is called (from Accept's goroutine) with each refused peer, after its
+	// connection was closed unread. It must not block; a peer can connect in a loop.
+	OnRefuse func(peer net.Addr)
 }
 
 func (f *CIDFilter) Accept() (net.Conn, error) {
@@ -42,7 +45,11 @@ func (f *CIDFilter) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		f.Refused.Add(1)
+		peer := c.RemoteAddr()
 		c.Close()
+		if f.OnRefuse != nil {
+			f.OnRefuse(peer)
+		}
 	}
 }
 
