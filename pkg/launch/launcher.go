@@ -267,17 +267,17 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 			case <-sctx.Done():
 			}
 		}}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = t.serve(sctx, srv) }()
-	defer func() { stopServing(); <-served }()
-
 	// Any VM can connect to any host vsock port: connections from other CIDs are closed unread
-	// (ack.CIDFilter) and said so here, within the same rate limit.
+	// (listen.CIDFilter) and said so here, within the same rate limit. Set before serving starts.
 	if f, ok := t.listener.(*listen.CIDFilter); ok {
 		f.OnRefuse = func(peer net.Addr) {
 			unauth.Warn("refused a vsock connection from another VM before reading it", "peer", peer.String(), "expected_cid", f.CID)
 		}
 	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = t.serve(sctx, srv) }()
+	defer func() { stopServing(); <-served }()
+
 	guestMsgs := make(chan guestMessage, 16)
 	if t.notify != nil {
 		go serveGuestNotify(sctx, t.notify, guestMsgs, unauth)
