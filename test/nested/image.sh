@@ -102,7 +102,7 @@ RemainAfterExit=yes
 StandardOutput=tty
 TTYPath=/dev/console
 ExecStart=/bin/true
-ExecStop=/bin/sh -c 'echo "NESTED-SHUTDOWN $(journalctl -b -u systemd-logind -o cat --no-pager | grep -m1 -i "power key")"; echo "NESTED-APP-RAN $([ -e /run/nested-app-ran ] && echo yes || echo no)"'
+ExecStop=/bin/sh -c 'for i in $(seq 1 30); do k=$(journalctl -b -u systemd-logind -o cat --no-pager | grep -m1 -i "power key"); [ -n "$k" ] && break; sleep 0.1; done; echo "NESTED-SHUTDOWN $k"; echo "NESTED-APP-RAN $([ -e /run/nested-app-ran ] && echo yes || echo no)"'
 [Install]
 WantedBy=multi-user.target
 U
