@@ -14,10 +14,9 @@ var ErrUnsupported = errors.New("not supported")
 type argKind int
 
 const (
-	argOne   argKind = iota // num_args(1) or a default value: exactly one, once
-	argMany                 // num_args(1..) + Append: one or more per occurrence, repeatable
-	argFlag                 // num_args(0) SetTrue
-	argCount                // -v
+	argOne  argKind = iota // num_args(1) or a default value: exactly one, once
+	argMany                // num_args(1..) + Append: one or more per occurrence, repeatable
+	argFlag                // num_args(0) SetTrue
 )
 
 // role is what host-launcher does with an option.
@@ -36,6 +35,19 @@ type optSpec struct {
 	why  string // for roleUnsupported
 }
 
+// dbusWhy: cloud-hypervisor's D-Bus API (vmm/src/api/dbus/mod.rs, feature dbus_api) answers
+// vm_info with the whole VmConfig, OEM strings (credentials) included, and offers vm_snapshot,
+// vm_coredump and migration; neither the 0700 runtime directory nor the API proxy's filter
+// covers it.
+const dbusWhy = "the D-Bus API is a second, unfiltered API (vm_info returns every credential)"
+
+// verboseWhy: at Info level and above cloud-hypervisor logs every API request with its body
+// (vmm/src/api/mod.rs, VmCreate::request: info!("API request event: VmCreate {config:?}"); the
+// derived Debug prints platform.oem_strings, i.e. every credential and credlink.key) to stderr
+// or --log-file. One -v is Info (cloud-hypervisor/src/main.rs start_vmm), so every -v is
+// refused; at the default level (Warn) no request body is logged.
+const verboseWhy = "at Info level and above cloud-hypervisor logs the vm.create body, every credential included (vmm/src/api/mod.rs VmCreate)"
+
 // options lists every long option of cloud-hypervisor's CLI (default features plus the
 // optional dbus/gdb/igvm/sev_snp/fw_cfg/ivshmem/pvmemcontrol ones, which we refuse or pass on).
 var options = map[string]optSpec{
@@ -44,9 +56,9 @@ var options = map[string]optSpec{
 	"cmdline":            {argOne, roleVM, ""},
 	"console":            {argOne, roleVM, ""},
 	"cpus":               {argOne, roleVM, ""},
-	"dbus-object-path":   {argOne, roleVMM, ""},
-	"dbus-service-name":  {argOne, roleVMM, ""},
-	"dbus-system-bus":    {argFlag, roleVMM, ""},
+	"dbus-object-path":   {argOne, roleUnsupported, dbusWhy},
+	"dbus-service-name":  {argOne, roleUnsupported, dbusWhy},
+	"dbus-system-bus":    {argFlag, roleUnsupported, dbusWhy},
 	"debug-console":      {argOne, roleUnsupported, "the debug console is not translated"},
 	"device":             {argMany, roleVM, ""},
 	"disk":               {argMany, roleVM, ""},
@@ -101,7 +113,6 @@ type occurrence struct {
 type parsedArgv struct {
 	values  map[string][]string
 	flags   map[string]bool
-	verbose int
 	vmmArgs []string
 	order   []occurrence
 }
@@ -127,9 +138,7 @@ func splitArgv(argv []string) (*parsedArgv, error) {
 			if strings.Trim(tok[1:], "v") != "" {
 				return nil, fmt.Errorf("unknown cloud-hypervisor option %q", tok)
 			}
-			p.verbose += len(tok) - 1
-			p.vmmArgs = append(p.vmmArgs, tok)
-			continue
+			return nil, fmt.Errorf("%w: %s: %s", ErrUnsupported, tok, verboseWhy)
 		case !strings.HasPrefix(tok, "--"):
 			return nil, fmt.Errorf("cloud-hypervisor takes no positional arguments (got %q)", tok)
 		}

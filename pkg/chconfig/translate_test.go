@@ -170,6 +170,13 @@ func TestRejected(t *testing.T) {
 		{[]string{"--kernel", "/k", "--event-monitor", "fd=3"}, "--event-monitor fd", true},
 		{[]string{"--version"}, "--version", true},
 		{[]string{"-V"}, "-V", true},
+		// Any -v lets cloud-hypervisor log the vm.create body (credentials) at Info level.
+		{[]string{"--kernel", "/k", "-v"}, "-v: at Info level", true},
+		{[]string{"--kernel", "/k", "-vvv", "--log-file", "/l"}, "-vvv: at Info level", true},
+		// The D-Bus API is a second, unfiltered API.
+		{[]string{"--kernel", "/k", "--dbus-service-name", "org.example.vm1"}, "--dbus-service-name: the D-Bus API", true},
+		{[]string{"--kernel", "/k", "--dbus-object-path", "/org/example/vm1"}, "--dbus-object-path", true},
+		{[]string{"--kernel", "/k", "--dbus-system-bus"}, "--dbus-system-bus", true},
 		{[]string{"--kernel", "/k", "--kernel", "/k2"}, "--kernel given twice", false},
 		{[]string{"--kernel"}, "--kernel needs a value", false},
 		{[]string{"--kernel", "/k", "--cmdline", "-x"}, "--cmdline needs a value", false},
@@ -200,11 +207,11 @@ func TestRejected(t *testing.T) {
 
 // TestArgvGrammar: clap's ways of writing the same thing give the same VmConfig.
 func TestArgvGrammar(t *testing.T) {
-	base, err := Translate([]string{"--kernel", "/k", "--disk", "path=/a", "path=/b", "--disk", "path=/c", "--net", "tap=t0", "-v", "--seccomp", "false", "--watchdog"})
+	base, err := Translate([]string{"--kernel", "/k", "--disk", "path=/a", "path=/b", "--disk", "path=/c", "--net", "tap=t0", "--seccomp", "false", "--watchdog"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	same, err := Translate([]string{"--kernel=/k", "--disk=path=/a", "--disk", "path=/b", "path=/c", "-v", "--net=tap=t0", "--seccomp=false", "--watchdog"})
+	same, err := Translate([]string{"--kernel=/k", "--disk=path=/a", "--disk", "path=/b", "path=/c", "--net=tap=t0", "--seccomp=false", "--watchdog"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,17 +221,17 @@ func TestArgvGrammar(t *testing.T) {
 	if len(base.Config.Disks) != 3 || *base.Config.Disks[2].Path != "/c" || !base.Config.Watchdog {
 		t.Errorf("disks/watchdog not collected: %+v", base.Config)
 	}
-	if want := []string{"-v", "--seccomp", "false"}; !reflect.DeepEqual(base.VMMArgs, want) {
+	if want := []string{"--seccomp", "false"}; !reflect.DeepEqual(base.VMMArgs, want) {
 		t.Errorf("VMMArgs = %q, want %q", base.VMMArgs, want)
 	}
-	if want := []string{"-v", "--seccomp=false"}; !reflect.DeepEqual(same.VMMArgs, want) {
+	if want := []string{"--seccomp=false"}; !reflect.DeepEqual(same.VMMArgs, want) {
 		t.Errorf("VMMArgs = %q, want %q", same.VMMArgs, want)
 	}
-	tr, err := Translate([]string{"--kernel", "/k", "-vvv", "--log-file", "/var/log/ch.log", "--event-monitor", "path=/run/ev", "--no-shutdown", "--api-socket", "/run/vm.sock", "--cmdline", "a=b --c"})
+	tr, err := Translate([]string{"--kernel", "/k", "--log-file", "/var/log/ch.log", "--event-monitor", "path=/run/ev", "--no-shutdown", "--api-socket", "/run/vm.sock", "--cmdline", "a=b --c"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"-vvv", "--log-file", "/var/log/ch.log", "--event-monitor", "path=/run/ev", "--no-shutdown"}; !reflect.DeepEqual(tr.VMMArgs, want) {
+	if want := []string{"--log-file", "/var/log/ch.log", "--event-monitor", "path=/run/ev", "--no-shutdown"}; !reflect.DeepEqual(tr.VMMArgs, want) {
 		t.Errorf("VMMArgs = %q, want %q", tr.VMMArgs, want)
 	}
 	if tr.APISocket != "/run/vm.sock" || *tr.Config.Payload.Cmdline != "a=b --c" {

@@ -33,7 +33,7 @@ func microvmArgv(dir string) []string {
 		"--console", "null", "--serial", "null", "--vsock", "cid=5,socket=" + filepath.Join(dir, "notify.vsock"),
 		"--balloon", "deflate_on_oom=on,free_page_reporting=on,size=512M",
 		"--disk", "num_queues=1,path=/nix/store/eeee-microvm-store-disk.erofs,readonly=on",
-		"--api-socket", filepath.Join(dir, "bal.sock"), "-v"}
+		"--api-socket", filepath.Join(dir, "bal.sock")}
 }
 
 func readJSON(t *testing.T, path string, v any) {
@@ -116,7 +116,7 @@ func TestCloudHypervisorArgvDropIn(t *testing.T) {
 
 	var args []string
 	readJSON(t, filepath.Join(rec, "args.json"), &args)
-	if len(args) != 5 || args[0] != "--api-socket" || args[1] == "path="+userAPI || !reflect.DeepEqual(args[2:], []string{"--seccomp", "true", "-v"}) {
+	if len(args) != 4 || args[0] != "--api-socket" || args[1] == "path="+userAPI || !reflect.DeepEqual(args[2:], []string{"--seccomp", "true"}) {
 		t.Errorf("cloud-hypervisor argv = %q: want the private API socket and the VMM options", args)
 	}
 
@@ -275,7 +275,7 @@ func TestPlanJSONCloudHypervisor(t *testing.T) {
 	if names["API_KEY"].Bytes != 44 || names["API_KEY"].Control || !names["credlink.key"].Control || names["ENVIRONMENT"].Encoding != "text" {
 		t.Errorf("credentials: %+v", r.Credentials)
 	}
-	if want := []string{"/run/current-system/sw/bin/cloud-hypervisor", "--api-socket", "path=" + PlanRuntimeDir + "/api.sock", "--seccomp", "true", "-v"}; !reflect.DeepEqual(r.Exec, want) {
+	if want := []string{"/run/current-system/sw/bin/cloud-hypervisor", "--api-socket", "path=" + PlanRuntimeDir + "/api.sock", "--seccomp", "true"}; !reflect.DeepEqual(r.Exec, want) {
 		t.Errorf("exec = %q, want %q", r.Exec, want)
 	}
 	ch := r.CloudHypervisor

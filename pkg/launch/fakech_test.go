@@ -186,6 +186,7 @@ type fakeCH struct {
 	raw        map[string]any // the config as received (plus added nets), for vm.info
 	addedNets  int
 	noShutdown bool
+	verbose    int // -v count: at 1 (Info) and above the real one logs each request's body
 	quitOnce   sync.Once
 	state      string // "", Created, Running, Shutdown
 	guest      *exec.Cmd
@@ -205,6 +206,7 @@ func fakeCloudHypervisor() {
 		name, _, inline := strings.Cut(a, "=")
 		switch {
 		case strings.Trim(a, "-v") == "" && strings.HasPrefix(a, "-v"):
+			f.verbose += len(a) - 1
 		case a == "--no-shutdown":
 			f.noShutdown = true
 		case name == "--seccomp" || name == "--log-file" || name == "--log-format" || name == "--event-monitor":
@@ -272,6 +274,13 @@ func (f *fakeCH) create(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body.Bytes(), &raw); err != nil {
 		http.Error(w, "invalid VmConfig: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	if f.verbose > 0 {
+		// vmm/src/api/mod.rs VmCreate::request: info!("API request event: VmCreate {config:?}"),
+		// the derived Debug of VmConfig, OEM strings (credentials) included; the logger writes
+		// to stderr or --log-file (cloud-hypervisor/src/main.rs start_vmm). The launch tests scan
+		// our stderr for secrets, so passing -v again would fail them.
+		fmt.Fprintf(os.Stderr, "cloud-hypervisor: INFO:vmm/src/api/mod.rs: API request event: VmCreate %+v\n", raw)
 	}
 	if err := chconfig.CheckSchema("VmConfig", raw); err != nil {
 		http.Error(w, "invalid VmConfig: "+err.Error(), http.StatusBadRequest)
