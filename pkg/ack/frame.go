@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,11 @@ const (
 	// 11 structures carry them: ~2,360 empty ones with 1–2 byte names, ~270 KiB
 	// (TestReportFitsTheLargestDelivery).
 	MaxPayload = 512 << 10
+	// MaxUnprovenPayload bounds every frame a peer sends before it holds a challenge, i.e.
+	// before it has proven the key: only a hello is expected then, and a hello is under 200
+	// bytes (two base64 32-byte values and a boot id of at most 64 bytes). Without it each
+	// unauthenticated connection could make the launcher buffer MaxPayload.
+	MaxUnprovenPayload = 1 << 10
 )
 
 var magic = [4]byte{'C', 'L', 'A', 'K'}
@@ -119,10 +125,19 @@ func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 // reboots and may carry half a frame from before) it skips bytes until a valid frame starts, and
 // counts what it skipped.
 type FrameReader struct {
-	r       io.Reader
-	buf     []byte // unconsumed bytes; grows only as far as a frame that passed its header check
-	resync  bool
+	r io.Reader
+	// buf is the unconsumed bytes, a window into a backing array: consuming bytes moves its
+	// start (no copy); reserve compacts or grows the array only when the tail runs short, and
+	// compacts only when the consumed head is at least as long as what it keeps, so every byte
+	// is moved O(1) times on average however a hostile stream makes the reader resynchronise.
+	buf    []byte
+	base   []byte // the backing array
+	resync bool
+	// Limit bounds the payload length a header may announce; 0 means MaxPayload. A larger one
+	// is ErrFrameLarge (in resync mode: skipped). Server lowers it until a challenge is out.
+	Limit   int
 	Skipped int // bytes discarded while resynchronising
+	moved   int // bytes copied by compaction and growth, for tests of the resync's cost
 }
 
 // NewFrameReader returns a reader; resync selects stream mode (see FrameReader).
@@ -130,14 +145,29 @@ func NewFrameReader(r io.Reader, resync bool) *FrameReader {
 	return &FrameReader{r: r, resync: resync}
 }
 
+// reserve makes room for at least 512 more bytes after buf and for buf to reach n bytes.
+func (f *FrameReader) reserve(n int) {
+	if cap(f.buf)-len(f.buf) >= 512 && cap(f.buf) >= n {
+		return
+	}
+	head := 0 // consumed bytes before buf in the backing array
+	if f.base != nil {
+		head = cap(f.base) - cap(f.buf)
+	}
+	need := max(n, len(f.buf)+512)
+	if head >= len(f.buf) && cap(f.base) >= need {
+		f.buf = f.base[:copy(f.base, f.buf)]
+	} else {
+		f.base = make([]byte, len(f.buf), max(2*cap(f.base), len(f.buf)+4096, need))
+		f.buf = f.base[:copy(f.base, f.buf)]
+	}
+	f.moved += len(f.buf)
+}
+
 // fill reads until at least n bytes are buffered.
 func (f *FrameReader) fill(n int) error {
 	for len(f.buf) < n {
-		if cap(f.buf)-len(f.buf) < 512 {
-			nb := make([]byte, len(f.buf), max(2*cap(f.buf), len(f.buf)+4096, n))
-			copy(nb, f.buf)
-			f.buf = nb
-		}
+		f.reserve(n)
 		m, err := f.r.Read(f.buf[len(f.buf):cap(f.buf)])
 		f.buf = f.buf[:len(f.buf)+m]
 		if err != nil {
@@ -168,11 +198,7 @@ func (f *FrameReader) fillWatching(total int) error {
 	scanned := headerLen
 	for len(f.buf) < total {
 		// Read whatever is available, at most up to the end of this frame.
-		if cap(f.buf)-len(f.buf) < 512 {
-			nb := make([]byte, len(f.buf), max(2*cap(f.buf), len(f.buf)+4096))
-			copy(nb, f.buf)
-			f.buf = nb
-		}
+		f.reserve(0)
 		end := min(cap(f.buf), total)
 		if end <= len(f.buf) {
 			end = cap(f.buf)
@@ -201,8 +227,9 @@ func validHeader(h []byte) bool {
 	return [4]byte(h[:4]) == magic && binary.BigEndian.Uint32(h[12:]) == crc32c(h[:12])
 }
 
+// discard consumes n buffered bytes without copying (see buf).
 func (f *FrameReader) discard(n int) {
-	f.buf = f.buf[:copy(f.buf, f.buf[n:])]
+	f.buf = f.buf[n:]
 }
 
 // Next returns the next frame's type and payload. The payload is a fresh slice.
@@ -215,27 +242,16 @@ func (f *FrameReader) Next() (byte, []byte, error) {
 		if !f.resync || !(errors.Is(err, ErrBadFrame) || errors.Is(err, ErrFrameLarge) || errors.Is(err, ErrVersion)) {
 			return 0, nil, err
 		}
-		// Drop one byte and look for the next magic.
+		// Drop one byte and skip to the next magic in one pass over what is buffered.
 		f.discard(1)
 		f.Skipped++
-		if i := indexMagic(f.buf); i > 0 {
-			f.discard(i)
-			f.Skipped += i
-		} else if i < 0 {
-			keep := min(len(f.buf), 3) // a magic may straddle the next read
-			f.Skipped += len(f.buf) - keep
-			f.discard(len(f.buf) - keep)
+		i := bytes.Index(f.buf, magic[:])
+		if i < 0 {
+			i = max(len(f.buf)-3, 0) // a magic may straddle the next read
 		}
+		f.discard(i)
+		f.Skipped += i
 	}
-}
-
-func indexMagic(b []byte) int {
-	for i := 0; i+4 <= len(b); i++ {
-		if b[i] == magic[0] && b[i+1] == magic[1] && b[i+2] == magic[2] && b[i+3] == magic[3] {
-			return i
-		}
-	}
-	return -1
 }
 
 func (f *FrameReader) try() (byte, []byte, error) {
@@ -254,7 +270,11 @@ func (f *FrameReader) try() (byte, []byte, error) {
 	}
 	typ := h[5]
 	n := binary.BigEndian.Uint32(h[8:])
-	if n > MaxPayload {
+	limit := MaxPayload
+	if f.Limit > 0 {
+		limit = min(f.Limit, MaxPayload)
+	}
+	if n > uint32(limit) {
 		return 0, nil, fmt.Errorf("%w: %d bytes announced", ErrFrameLarge, n)
 	}
 	total := headerLen + int(n) + trailerLen

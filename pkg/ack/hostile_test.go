@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -378,5 +380,82 @@ func TestBusyRetriesAreBounded(t *testing.T) {
 	}
 	if recent > 5 {
 		t.Errorf("%d attempts in the last second after the busy window", recent)
+	}
+}
+
+// TestUnprovenFramesAreSmall: before a peer holds a challenge, a frame may announce at most
+// MaxUnprovenPayload bytes (a hello is under 200): a larger announcement ends the connection at
+// once instead of making the launcher buffer up to MaxPayload per connection for HelloTimeout.
+func TestUnprovenFramesAreSmall(t *testing.T) {
+	key := newKey(t)
+	h := startServer(t, key, func(s *Server) { s.HelloTimeout = time.Minute })
+	for _, tc := range []struct {
+		typ byte
+		n   int
+	}{
+		{TypeHello, MaxUnprovenPayload + 1},
+		{TypeHello, MaxPayload},
+		{TypeReport, 64 << 10},
+	} {
+		c, err := net.Dial("unix", h.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(header(tc.typ, tc.n)); err != nil {
+			t.Fatal(err)
+		}
+		// The host closes the connection without waiting for the payload; failing that, the
+		// read below times out (HelloTimeout is a minute).
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("type %d announcing %d bytes before a challenge: read %v, want the host to close at once", tc.typ, tc.n, err)
+		}
+		c.Close()
+	}
+	// A whole exchange, with a report far over MaxUnprovenPayload, still goes through.
+	r := reportFor(key, sent, true)
+	for i := range 64 {
+		r.Credentials = append(r.Credentials, CredentialReport{Name: fmt.Sprintf("extra-%02d", i), Status: credential.StatusUnexpected, Source: credential.SourceCredentials, MAC: make([]byte, 32)})
+	}
+	if b, _ := json.Marshal(r); len(b) < 4*MaxUnprovenPayload {
+		t.Fatalf("report of %d bytes: not large enough to test the limit", len(b))
+	}
+	v, err := h.client(key).Acknowledge(context.Background(), r, Backoff{Initial: 20 * time.Millisecond}, nil)
+	if err != nil || !v.Accepted {
+		t.Fatalf("exchange after the refusals: %+v, %v", v, err)
+	}
+}
+
+// TestMalformedHelloLogIsBounded: encoding/json's errors repeat the peer's text (a whole unknown
+// key); the refusal's log line carries at most maxDecodeError bytes of it.
+func TestMalformedHelloLogIsBounded(t *testing.T) {
+	key := newKey(t)
+	for _, tc := range []struct {
+		name    string
+		payload string
+	}{
+		{"unknown key", `{"` + strings.Repeat("GUEST-TEXT", (MaxUnprovenPayload-8)/10) + `":1}`},
+		{"bad string", `{"boot_id":"` + strings.Repeat("GUEST-TEXT", 90) + `\q"}`},
+		{"wrong type", `{"nonce":"` + strings.Repeat("GUEST-TEXT", 90) + `"}`},
+	} {
+		var buf syncBuffer
+		h := startServer(t, key, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
+		c, err := net.Dial("unix", h.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFrame(c, TypeHello, []byte(tc.payload)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 1)) // the host logs, then closes
+		c.Close()
+		log := buf.String()
+		if !strings.Contains(log, "malformed hello") {
+			t.Errorf("%s: refusal not logged: %q", tc.name, log)
+		}
+		if len(log) > 200+maxDecodeError {
+			t.Errorf("%s: one %d-byte frame gave a %d-byte log line: %s", tc.name, len(tc.payload), len(log), log)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
 // KeySize is the size of credlink.key, the per-launch MAC key.
@@ -141,12 +142,19 @@ func open(key []byte, label string, nonce, payload []byte, v any) error {
 	return decodeStrict(body, v)
 }
 
+// maxDecodeError bounds the decoder's message in decodeStrict's error, in bytes.
+const maxDecodeError = 200
+
 // decodeStrict parses JSON refusing unknown fields and trailing data.
 func decodeStrict(body []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+		// encoding/json repeats what it trips on (a whole unknown key, a whole string): the
+		// peer's text, as long as the frame, bound for a log line.
+		msg := err.Error()
+		msg = msg[:min(len(msg), 4*maxDecodeError)] // Text escapes; no need to walk the rest
+		return fmt.Errorf("%w: %s", ErrBadMessage, sdnotify.Text(msg, maxDecodeError))
 	}
 	if d.More() {
 		return fmt.Errorf("%w: trailing data", ErrBadMessage)

@@ -271,6 +271,11 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool, proven func()
 		return ErrBadMessage
 	}
 	for {
+		// Only a report, which needs the outstanding challenge, may be large.
+		fr.Limit = MaxPayload
+		if nonce == nil {
+			fr.Limit = MaxUnprovenPayload
+		}
 		typ, payload, err := fr.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
