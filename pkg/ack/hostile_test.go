@@ -459,3 +459,47 @@ func TestMalformedHelloLogIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyHolderReasonsAreBounded: a key holder chooses how many names its report lists and how
+// long they are; the reasons they turn into (STATUS=, a log line, the verdict) stay within
+// MaxReasons and MaxReasonsBytes, and say how many were left out.
+func TestKeyHolderReasonsAreBounded(t *testing.T) {
+	key := newKey(t)
+	s := &Server{Key: key, Sent: []credential.Credential{{Name: "db", Value: credential.NewValue([]byte("x"))}}}
+	for _, tc := range []struct {
+		name     string
+		n        int // credentials the report lists as missing
+		nameLen  int
+		wantMore string // the summary line, "" if none
+	}{
+		{"few", 2, 10, ""},
+		{"many short", 200, 3, "and 186 more"}, // 1 for db + 200 + "guest verification failed" = 202; 16 kept
+		{"long names", MaxReportCredentials, 255, "more"},
+	} {
+		nonce := make([]byte, NonceSize)
+		r := Report{Version: Version, Nonce: nonce, BootID: "b", Agent: "a"}
+		for i := range tc.n {
+			name := fmt.Sprintf("%04d%s", i, strings.Repeat("A", tc.nameLen))[:tc.nameLen]
+			if tc.nameLen < 4 {
+				name = fmt.Sprintf("%03x", i)[:tc.nameLen]
+			}
+			r.Credentials = append(r.Credentials, CredentialReport{Name: name, Status: credential.StatusMissing})
+		}
+		payload, err := seal(key, labelReport, nonce, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := s.check(payload, nonce)
+		if !res.Authenticated || res.Accepted {
+			t.Fatalf("%s: %+v", tc.name, res)
+		}
+		joined := strings.Join(res.Reasons, "; ")
+		if len(res.Reasons) > MaxReasons+1 || len(joined) > MaxReasonsBytes+2*MaxReasons+32 {
+			t.Errorf("%s: %d reasons, %d bytes joined", tc.name, len(res.Reasons), len(joined))
+		}
+		last := res.Reasons[len(res.Reasons)-1]
+		if tc.wantMore == "" && strings.HasPrefix(last, "and ") || tc.wantMore != "" && (!strings.HasPrefix(last, "and ") || !strings.Contains(last, tc.wantMore)) {
+			t.Errorf("%s: last reason %q, want %q", tc.name, last, tc.wantMore)
+		}
+	}
+}

@@ -327,7 +327,8 @@ func (s *Server) serve(rw io.ReadWriter, peer string, resync bool, proven func()
 				v := Verdict{Nonce: nonce, Accepted: res.Accepted, Reasons: res.Reasons, NewBoot: res.NewBoot}
 				sealed, _ := seal(s.Key, labelVerdict, nonce, v)
 				if err := write(TypeVerdict, sealed); err != nil {
-					log.Warn("ack: could not send verdict", "err", err)
+					// A key holder can hang up before every verdict: rate-limited.
+					s.unauth().Warn("ack: could not send verdict", "peer", peer, "err", err)
 				}
 			} else {
 				s.Refused.Add(1)
@@ -402,6 +403,7 @@ func (s *Server) check(payload, nonce []byte) Result {
 		}
 		res.Reasons = append(res.Reasons, "guest verification failed")
 	}
+	res.Reasons = boundReasons(res.Reasons)
 	if len(res.Reasons) == 0 {
 		res.Accepted = true
 		s.mu.Lock()
@@ -410,6 +412,28 @@ func (s *Server) check(payload, nonce []byte) Result {
 		s.mu.Unlock()
 	}
 	return res
+}
+
+// Bounds of Result.Reasons: a key holder chooses the names its report repeats (up to
+// MaxReportCredentials of them, each up to 255 bytes), and the reasons become STATUS=, a log
+// line and the verdict.
+const (
+	MaxReasons      = 16   // reasons kept; the rest are counted in a last "and N more"
+	MaxReasonsBytes = 4096 // total bytes of the reasons kept
+)
+
+// boundReasons keeps the first reasons within MaxReasons and MaxReasonsBytes and sums up the
+// rest as "and N more".
+func boundReasons(rs []string) []string {
+	total, keep := 0, 0
+	for keep < len(rs) && keep < MaxReasons && total+len(rs[keep]) <= MaxReasonsBytes {
+		total += len(rs[keep])
+		keep++
+	}
+	if keep == len(rs) {
+		return rs
+	}
+	return append(rs[:keep:keep], fmt.Sprintf("and %d more", len(rs)-keep))
 }
 
 // ServeStreamListener accepts stream connections (QEMU connecting to the launcher's chardev

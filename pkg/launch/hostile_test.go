@@ -227,3 +227,40 @@ func TestGuestNotifyFloodBounded(t *testing.T) {
 		t.Errorf("control characters from the guest in the log: %q", got)
 	}
 }
+
+// TestRejectionsAfterReadyAreRateLimited: after READY=1 the guest's key holder may send rejected
+// reports in a loop (an agent restarted by systemd, a crafted one); the journal gets at most a
+// burst of them, then the count; reboots that acknowledge are logged each time.
+func TestRejectionsAfterReadyAreRateLimited(t *testing.T) {
+	rejected := ack.Result{Authenticated: true, Reasons: []string{"db: missing in the guest", "guest verification failed"}}
+	rebooted := ack.Result{Authenticated: true, Accepted: true, NewBoot: true, Report: &ack.Report{BootID: "b2"}}
+	forged := ack.Result{Reasons: []string{"report not authenticated"}}
+	for _, tc := range []struct {
+		name      string
+		results   []ack.Result
+		wantLines int
+	}{
+		{"one rejection", []ack.Result{rejected}, 1},
+		{"a loop of rejections", repeat(rejected, 500), 10},
+		{"unauthenticated", repeat(forged, 50), 0},
+		{"reboots", repeat(rebooted, 20), 20},
+	} {
+		var buf syncBuf
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		lim := &logging.Limiter{Logger: log, Now: func() time.Time { return time.Unix(0, 0) }}
+		for _, r := range tc.results {
+			logAfterReady(log, lim, r)
+		}
+		if got := strings.Count(buf.String(), "\n"); got != tc.wantLines {
+			t.Errorf("%s: %d log lines, want %d:\n%s", tc.name, got, tc.wantLines, buf.String())
+		}
+	}
+}
+
+func repeat(r ack.Result, n int) []ack.Result {
+	out := make([]ack.Result, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}

@@ -391,14 +391,12 @@ wait:
 		onReady(out)
 	}
 
+	afterReady := &logging.Limiter{Logger: log}
+	defer afterReady.Flush("guest problem reports after READY=1 not logged individually")
 	for {
 		select {
 		case r := <-results:
-			if r.Authenticated && r.Accepted && r.NewBoot {
-				log.Info("guest rebooted and acknowledged again", "boot_id", r.Report.BootID)
-			} else if r.Authenticated && !r.Accepted {
-				log.Error("guest reports a problem after a reboot or reload", "reasons", strings.Join(r.Reasons, "; "))
-			}
+			logAfterReady(log, afterReady, r)
 		case <-vm.done():
 			err := vm.exitErr()
 			if err != nil {
@@ -431,6 +429,19 @@ func stopVM(vm machine, timeout time.Duration, log *slog.Logger) {
 		return
 	}
 	log.Info("VM stopped", "after", time.Since(t0).Round(time.Millisecond))
+}
+
+// logAfterReady logs an authenticated result that arrives after READY=1 (a guest reboot or an
+// agent reload). A rejection is the guest key holder's word, which it may repeat at will: it goes
+// through lim (its reasons are bounded by ack.Server), so a looping guest cannot fill the journal.
+func logAfterReady(log *slog.Logger, lim *logging.Limiter, r ack.Result) {
+	switch {
+	case !r.Authenticated:
+	case r.Accepted && r.NewBoot:
+		log.Info("guest rebooted and acknowledged again", "boot_id", r.Report.BootID)
+	case !r.Accepted:
+		lim.Log(slog.LevelError, "guest reports a problem after a reboot or reload", "reasons", strings.Join(r.Reasons, "; "))
+	}
 }
 
 func describeExit(err error) string {

@@ -10,8 +10,9 @@ import (
 // Limiter logs what unauthenticated peers cause — junk connections, forged reports, stray
 // notifications — at most Burst lines per Interval, so that a peer who can send without a key
 // cannot fill the journal: anything over the limit is counted, and the count is logged with the
-// next line let through ("suppressed=N"), or by Flush. Authenticated events are not for a
-// Limiter; they are logged in full.
+// next line let through ("suppressed=N"), or by Flush. Authenticated events that decide
+// something are logged in full; only those a key holder can repeat at will after the decision
+// (a guest's rejections after READY=1) go through a Limiter of their own.
 type Limiter struct {
 	Logger   *slog.Logger
 	Burst    int           // lines per Interval; default 10
