@@ -1,12 +1,14 @@
 package launch
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/mdlayher/vsock"
@@ -31,10 +33,67 @@ type guestMessage struct {
 // guestNotifyDeadline bounds one notification connection.
 const guestNotifyDeadline = 2 * time.Second
 
-// guestNotifyConns bounds the notification connections served at once; further ones are closed
-// at once. PID 1 sends one at a time; on cloud-hypervisor's hybrid vsock any guest process can
-// connect, and each connection may take guestNotifyDeadline.
+// guestNotifyFirstByte bounds the wait for a connection's first byte: PID 1 writes its whole
+// message right after connecting, so a connection silent for this long is not systemd, and
+// holds a slot no longer.
+const guestNotifyFirstByte = 500 * time.Millisecond
+
+// guestNotifyConns bounds the notification connections served at once. PID 1 sends one at a
+// time; on cloud-hypervisor's hybrid vsock any guest process can connect, and each connection
+// may take guestNotifyDeadline. When all are busy, a new connection evicts the oldest one that
+// has sent nothing yet, else the oldest one: PID 1's message is read within microseconds of its
+// connection, so holders cannot crowd it out (as ack.Server.admit does for the ack).
 const guestNotifyConns = 64
+
+// notifySlots is the table of served notification connections, oldest first.
+type notifySlots struct {
+	mu    sync.Mutex
+	conns list.List // of *notifyConn
+}
+
+type notifyConn struct {
+	c     net.Conn
+	spoke bool          // has sent a byte
+	elem  *list.Element // nil once evicted or released
+}
+
+// admit adds c, evicting one connection first when max are served; it returns the evicted one's
+// state for the log (spoke), and whether one was evicted.
+func (t *notifySlots) admit(c net.Conn, max int) (nc *notifyConn, evicted, evictedSpoke bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conns.Len() >= max {
+		victim := t.conns.Front()
+		for e := victim; e != nil; e = e.Next() {
+			if !e.Value.(*notifyConn).spoke {
+				victim = e
+				break
+			}
+		}
+		old := t.conns.Remove(victim).(*notifyConn)
+		old.elem = nil
+		old.c.Close()
+		evicted, evictedSpoke = true, old.spoke
+	}
+	nc = &notifyConn{c: c}
+	nc.elem = t.conns.PushBack(nc)
+	return nc, evicted, evictedSpoke
+}
+
+func (t *notifySlots) spoke(nc *notifyConn) {
+	t.mu.Lock()
+	nc.spoke = true
+	t.mu.Unlock()
+}
+
+func (t *notifySlots) release(nc *notifyConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if nc.elem != nil {
+		t.conns.Remove(nc.elem)
+		nc.elem = nil
+	}
+}
 
 // serveGuestNotify accepts notification connections until ctx ends and sends every parsed
 // message to out (dropping them if nobody listens). Refusals go to lim: the peer is not
@@ -42,25 +101,27 @@ const guestNotifyConns = 64
 func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- guestMessage, lim *logging.Limiter) {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	busy := make(chan struct{}, guestNotifyConns)
+	var t notifySlots
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				t.closeAll()
 				return
 			}
 			time.Sleep(5 * time.Millisecond) // out of descriptors under a flood: do not spin
 			continue
 		}
-		select {
-		case busy <- struct{}{}:
-		default:
-			c.Close()
-			lim.Warn("refused guest notification: too many at once")
-			continue
+		nc, evicted, spoke := t.admit(c, guestNotifyConns)
+		if evicted {
+			lim.Warn("guest notification connection closed: too many at once", "had_sent", spoke)
 		}
+		wg.Add(1)
 		go func() {
-			defer func() { <-busy }()
+			defer wg.Done()
+			defer t.release(nc)
 			defer c.Close()
 			// The guest's PID 1 binds a privileged source port; anything else on this vsock
 			// port is not systemd (hybrid vsock tells us nothing about the peer: the socket
@@ -69,17 +130,33 @@ func serveGuestNotify(ctx context.Context, l net.Listener, out chan<- guestMessa
 				lim.Warn("refused guest notification from an unprivileged port", "peer", a.String())
 				return
 			}
-			_ = c.SetDeadline(time.Now().Add(guestNotifyDeadline))
-			b, err := io.ReadAll(io.LimitReader(c, 4096))
-			if err != nil && len(b) == 0 {
+			accepted := time.Now()
+			_ = c.SetDeadline(accepted.Add(guestNotifyFirstByte))
+			b := make([]byte, 4096)
+			n, err := c.Read(b)
+			if n == 0 {
 				return
 			}
-			m := guestMessage{sdnotify.Parse(string(b), time.Now()), c.RemoteAddr().String()}
+			t.spoke(nc)
+			if err == nil {
+				_ = c.SetDeadline(accepted.Add(guestNotifyDeadline))
+				rest, _ := io.ReadAll(io.LimitReader(c, int64(len(b)-n)))
+				n += copy(b[n:], rest)
+			}
+			m := guestMessage{sdnotify.Parse(string(b[:n]), time.Now()), c.RemoteAddr().String()}
 			select {
 			case out <- m:
 			default:
 			}
 		}()
+	}
+}
+
+func (t *notifySlots) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for e := t.conns.Front(); e != nil; e = e.Next() {
+		e.Value.(*notifyConn).c.Close()
 	}
 }
 

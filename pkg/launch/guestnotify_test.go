@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,5 +149,82 @@ func TestStatusLogFlood(t *testing.T) {
 	repeats, ok := s.observe("Startup finished in 41.2s", t0.Add(121*time.Second))
 	if !ok || repeats == 0 {
 		t.Errorf("change: %d %v", repeats, ok)
+	}
+}
+
+// TestGuestNotifyHoldersDoNotStarvePID1: any guest process can connect to the notify port on
+// cloud-hypervisor's hybrid vsock. Holders of every slot — silent, or having sent a byte — are
+// evicted oldest first (silent ones before the others), so PID 1's READY=1 still arrives, well
+// within one holder's deadline; silent holders are dropped after guestNotifyFirstByte.
+func TestGuestNotifyHoldersDoNotStarvePID1(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first string // what each holder sends before idling
+	}{
+		{"silent holders", ""},
+		{"holders that sent a byte", "X"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := shortTempDir(t)
+			path := filepath.Join(dir, "n.sock")
+			l, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make(chan guestMessage, guestNotifyConns+1)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go serveGuestNotify(ctx, l, out, &logging.Limiter{})
+			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					c.Close()
+				}
+			}()
+			for range guestNotifyConns {
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Write([]byte(tc.first))
+				held = append(held, c)
+			}
+			// Every holder has been accepted once the server has closed a later probe (read or
+			// refused): it accepts in order.
+			probe, _ := net.Dial("unix", path)
+			probe.Write([]byte("STATUS=probe"))
+			probe.(*net.UnixConn).CloseWrite()
+			probe.SetReadDeadline(time.Now().Add(guestNotifyDeadline))
+			if _, err := io.ReadAll(probe); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatal(err)
+			}
+			select { // the probe's own message, if it was read
+			case <-out:
+			default:
+			}
+			start := time.Now()
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte("READY=1\n"))
+			c.(*net.UnixConn).CloseWrite()
+			select {
+			case m := <-out:
+				if m.Fields["READY"] != "1" {
+					t.Errorf("got %+v", m.Fields)
+				}
+			case <-time.After(guestNotifyDeadline - guestNotifyFirstByte):
+				t.Fatalf("PID 1's READY=1 not read within %v: the holders starve it", time.Since(start))
+			}
+			if tc.first == "" { // silent holders are gone after the first-byte deadline
+				c := held[len(held)-1]
+				c.SetReadDeadline(time.Now().Add(guestNotifyDeadline))
+				if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("silent holder: %v, want closed after %v", err, guestNotifyFirstByte)
+				}
+			}
+		})
 	}
 }
