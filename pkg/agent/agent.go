@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/manifest"
 	"github.com/credlink/credlink/pkg/metrics"
 	"github.com/credlink/credlink/pkg/sdnotify"
@@ -66,6 +67,12 @@ func (o *Options) Check() (verify.Result, Received, error) {
 
 // ErrVerificationFailed is returned by Run in "exit" mode when verification failed.
 var ErrVerificationFailed = errors.New("credential verification failed")
+
+// metricsLimits bound what anyone who can reach the metrics port can hold in the agent (each
+// connection a goroutine, buffers and a descriptor): a Prometheus scrape is one short request
+// at a time.
+var metricsLimits = listen.HTTPLimits{Conns: 8, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
 
 // Run is the daemon: verify, notify, serve metrics, acknowledge, and re-verify on every value
 // received from reload, until ctx ends.
@@ -180,8 +187,7 @@ func (d *daemon) serveMetrics(l net.Listener) *http.Server {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler(metrics.Registry(d.st)))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
+	srv := listen.ServeHTTP(l, mux, metricsLimits)
 	d.log.Info("serving metrics", "addr", l.Addr().String())
 	if d.o.MetricsReady != nil {
 		d.o.MetricsReady(l.Addr())

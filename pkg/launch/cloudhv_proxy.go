@@ -33,6 +33,11 @@ var proxyAllowed = map[string]string{
 	"vm.balloon-stats": http.MethodGet,
 }
 
+// proxyLimits bound what clients of the API proxy can hold. The write timeout covers the 30 s a
+// forwarded call may take (serve).
+var proxyLimits = listen.HTTPLimits{Conns: 32, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	WriteTimeout: 40 * time.Second, IdleTimeout: 30 * time.Second}
+
 // apiProxy serves the filtered API on a Unix socket.
 type apiProxy struct {
 	ch  *chVM
@@ -48,8 +53,7 @@ func startAPIProxy(ch *chVM, path string) (*apiProxy, error) {
 	// listen.Unix made it 0600: the launcher's user, like ch-remote as root. Loosen with a
 	// group-owned directory if operators need more.
 	p := &apiProxy{ch: ch, l: l}
-	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = p.srv.Serve(l) }()
+	p.srv = listen.ServeHTTP(l, http.HandlerFunc(p.serve), proxyLimits)
 	return p, nil
 }
 
