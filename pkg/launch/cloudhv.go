@@ -180,7 +180,9 @@ func loadVMConfig(path string) (map[string]any, error) {
 	if _, ok := cfg["payload"].(map[string]any); !ok {
 		return nil, configErr("--vm-config %s: \"payload\" (kernel/firmware) is required by vm.create", path)
 	}
-	if strings.Contains(string(b), "io.systemd.credential") {
+	// The decoded strings, not the bytes: a JSON escape ("io.systemd\u002ecredential") hides
+	// the prefix from a byte search, and vmConfigOEM would then drop the string unseen.
+	if anyString(cfg, func(s string) bool { return strings.Contains(s, "io.systemd.credential") }) {
 		return nil, configErr("--vm-config %s already contains systemd credentials; pass them with --credential so they never sit in a file", path)
 	}
 	if plat, ok := cfg["platform"].(map[string]any); ok {
@@ -198,6 +200,28 @@ func loadVMConfig(path string) (map[string]any, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// anyString reports whether f holds for a string (object key or value) anywhere in v, a
+// decoded JSON value.
+func anyString(v any, f func(string) bool) bool {
+	switch v := v.(type) {
+	case string:
+		return f(v)
+	case []any:
+		for _, e := range v {
+			if anyString(e, f) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if f(k) || anyString(e, f) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // configVsock returns the vsock device the operator's config already has, if any.

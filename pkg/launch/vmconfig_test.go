@@ -132,3 +132,34 @@ func TestVMConfigFileRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestVMConfigRefusesHiddenCredentialsAndTrailingData: a credential in --vm-config is refused
+// however the JSON spells it (escapes hid it from a byte search, and the string was then
+// dropped without a word), and data after the VmConfig object is an error, not ignored.
+func TestVMConfigRefusesHiddenCredentialsAndTrailingData(t *testing.T) {
+	dir := t.TempDir()
+	for i, tc := range []struct {
+		name, json, err string
+	}{
+		{"plain", `{"payload":{"kernel":"/k"},"platform":{"oem_strings":["io.systemd.credential:db=hunter2"]}}`, "already contains systemd credentials"},
+		{"escaped dot", `{"payload":{"kernel":"/k"},"platform":{"oem_strings":["io.systemd\u002ecredential:db=hunter2"]}}`, "already contains systemd credentials"},
+		{"escaped notify socket", `{"payload":{"kernel":"/k"},"platform":{"oem_strings":["\u0069o.systemd.credential:vmm.notify_socket=vsock:2:8888"]}}`, "already contains systemd credentials"},
+		{"binary, elsewhere", `{"payload":{"kernel":"/k","cmdline":"x io.systemd.credential.binary:a=Yg=="}}`, "already contains systemd credentials"},
+		{"trailing object", `{"payload":{"kernel":"/k"}} {"payload":{"kernel":"/other"}}`, "data after the VmConfig"},
+		{"trailing garbage", `{"payload":{"kernel":"/k"}}x`, "data after the VmConfig"},
+		{"trailing whitespace", "{\"payload\":{\"kernel\":\"/k\"}}\n\n", ""},
+		{"other strings", `{"payload":{"kernel":"/k"},"platform":{"oem_strings":["io.systemd.other:x"]}}`, ""},
+	} {
+		p := filepath.Join(dir, fmt.Sprintf("%d.json", i))
+		os.WriteFile(p, []byte(tc.json), 0o600)
+		_, err := loadVMConfig(p)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%s: error repeats the value: %v", tc.name, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/credlink/credlink/pkg/chconfig"
 )
@@ -27,6 +28,10 @@ func decodeVMConfig(b []byte) (map[string]any, error) {
 	d.UseNumber()
 	if err := d.Decode(&cfg); err != nil {
 		return nil, err
+	}
+	// A second value (a template's duplicate, a half-written file) would be ignored silently.
+	if _, err := d.Token(); err != io.EOF {
+		return nil, errors.New("data after the VmConfig object")
 	}
 	if cfg == nil {
 		return nil, errors.New("want a VmConfig JSON object, not null")
