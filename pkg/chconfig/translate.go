@@ -668,8 +668,12 @@ func parsePlatform(s string) (PlatformConfig, string, error) {
 				notify = strings.TrimPrefix(s, NotifySocketPrefix)
 			case strings.Contains(s, "io.systemd.credential"):
 				// Anywhere in the element: quoting ("io.systemd.credential:…") or text before
-				// it does not make a secret on a command line any less readable in /proc.
-				name, _, _ := strings.Cut(s[strings.Index(s, "io.systemd.credential"):], "=")
+				// it does not make a secret on a command line any less readable in /proc. Show
+				// the name only: without a '=' the rest may be the value itself.
+				name, _, found := strings.Cut(s[strings.Index(s, "io.systemd.credential"):], "=")
+				if !found {
+					name = "io.systemd.credential"
+				}
 				return pl, "", fmt.Errorf("--platform oem_strings: %s… is a systemd credential on a command line, readable in /proc by every local user: give it to host-launcher with --credential (secret) or --set (plain value) instead", name)
 			case s == "":
 				// cloud-hypervisor would take it (oem_strings=[] is one empty string) and write

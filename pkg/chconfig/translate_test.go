@@ -158,6 +158,10 @@ func TestRejected(t *testing.T) {
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential.binary:k=aGk=]"}, "--credential", false},
 		{[]string{"--kernel", "/k", "--platform", `oem_strings=["io.systemd.credential:db=hunter2"]`}, "io.systemd.credential:db…", false},
 		{[]string{"--kernel", "/k", "--platform", `oem_strings=[x'io.systemd.credential:db=hunter2']`}, "io.systemd.credential:db…", false},
+		// No '=': nothing after the prefix is shown (it may be the value).
+		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential.binary:hunter2]"}, "io.systemd.credential…", false},
+		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credential:hunter2]"}, "io.systemd.credential…", false},
+		{[]string{"--kernel", "/k", "--platform", "oem_strings=[io.systemd.credentialhunter2]"}, "io.systemd.credential…", false},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[\"a]"}, "--platform", false},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[]"}, "element 1 is empty", false},
 		{[]string{"--kernel", "/k", "--platform", "oem_strings=[a,,b]"}, "element 2 is empty", false},
