@@ -105,7 +105,7 @@ func (h *QEMU) open(s Spec) (machine, error) {
 		q.ch, err = serialChannel(runtimePath(s, "serial.sock"))
 		q.ackArgs = []string{
 			"-device", "virtio-serial-pci,id=credlink-vser",
-			"-chardev", "socket,id=credlink-ack,path=" + runtimePath(s, "serial.sock"),
+			"-chardev", "socket,id=credlink-ack,path=" + qemuOptValue(runtimePath(s, "serial.sock")),
 			"-device", "virtserialport,bus=credlink-vser.0,chardev=credlink-ack,name=" + SerialPortName,
 		}
 	}
@@ -114,6 +114,12 @@ func (h *QEMU) open(s Spec) (machine, error) {
 	}
 	return q, nil
 }
+
+// qemuOptValue escapes v for a QEMU option list, where ',' separates options and ",," is a
+// literal comma (util/qemu-option.c get_opt_value): the VM name and --runtime-dir reach paths
+// in -chardev and -qmp, and a comma there would otherwise add options of the caller's choosing
+// (e.g. logfile=).
+func qemuOptValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }
 
 // serialChannel listens on the Unix socket QEMU's virtio-serial chardev connects to: one byte
 // stream for the VM's lifetime, in which the guest's port appears.
@@ -150,7 +156,7 @@ func (q *qemuVM) load(structures [][]string) error {
 	// has one: QEMU serves every -qmp given (each is a monitor of its own), so theirs keeps
 	// working and ours cannot be taken away by it.
 	q.qmpPath = runtimePath(q.s, "qmp.sock")
-	extra = append(extra, "-qmp", "unix:"+q.qmpPath+",server=on,wait=off")
+	extra = append(extra, "-qmp", "unix:"+qemuOptValue(q.qmpPath)+",server=on,wait=off")
 	q.argv = append(append([]string{bin}, q.h.Argv...), extra...)
 	q.process = newProcess(exec.Command(q.argv[0], q.argv[1:]...))
 	q.cmd.Stdout, q.cmd.Stderr = q.s.Stdout, q.s.Stderr

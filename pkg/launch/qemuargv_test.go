@@ -152,3 +152,70 @@ func TestCStrtoul(t *testing.T) {
 		}
 	}
 }
+
+// qemuOpts splits a QEMU option list the way util/qemu-option.c does: ',' separates, ",," is a
+// literal comma.
+func qemuOpts(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == ',' && i+1 < len(s) && s[i+1] == ',':
+			cur.WriteByte(',')
+			i++
+		case s[i] == ',':
+			out = append(out, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(s[i])
+		}
+	}
+	return append(out, cur.String())
+}
+
+// TestQEMUOptionPathsEscapeCommas: a ',' in --runtime-dir (--vm refuses it) reaches the socket
+// paths in -chardev and -qmp; escaped as ",," it stays part of the path instead of adding options.
+func TestQEMUOptionPathsEscapeCommas(t *testing.T) {
+	for _, tc := range []struct{ vm, dir string }{
+		{"plain", "run"},
+		{"vm", "a,logfile=x"},
+		{"vm", "r,un,logfile=y"},
+	} {
+		e := newEnv(t)
+		c := e.config(&QEMU{Binary: "qemu-system-x86_64", AckVia: "serial", Argv: []string{"-machine", "q35", "-m", "64"}})
+		c.VM = tc.vm
+		c.RuntimeDir = filepath.Join(e.dir, tc.dir)
+		os.Mkdir(c.RuntimeDir, 0o700)
+		vm, _, cleanup, err := c.setup()
+		if err != nil {
+			cleanup()
+			t.Fatalf("%q in %q: %v", tc.vm, tc.dir, err)
+		}
+		argv := vm.(interface{ planExec() []string }).planExec()
+		cleanup()
+		want := map[string][]string{"-chardev": {"socket", "id=credlink-ack", "path="}, "-qmp": {"unix:", "server=on", "wait=off"}}
+		for i, a := range argv[:len(argv)-1] {
+			w, ok := want[a]
+			if !ok {
+				continue
+			}
+			opts := qemuOpts(argv[i+1])
+			if len(opts) != len(w) {
+				t.Errorf("vm %q, dir %q: %s %s splits into %q", tc.vm, tc.dir, a, argv[i+1], opts)
+				continue
+			}
+			for j := range w {
+				if !strings.HasPrefix(opts[j], w[j]) {
+					t.Errorf("vm %q, dir %q: %s option %d is %q, want %q…", tc.vm, tc.dir, a, j, opts[j], w[j])
+				}
+			}
+			if path := opts[len(w)-3+map[string]int{"-chardev": 2, "-qmp": 0}[a]]; !strings.Contains(path, c.RuntimeDir) {
+				t.Errorf("vm %q, dir %q: %s path %q is not under %q", tc.vm, tc.dir, a, path, c.RuntimeDir)
+			}
+			delete(want, a)
+		}
+		if len(want) != 0 {
+			t.Errorf("vm %q: %v not in %q", tc.vm, want, argv)
+		}
+	}
+}
