@@ -67,8 +67,7 @@ func (h *Local) open(s Spec) (machine, error) {
 	args = append(args, "--metrics-listen", h.Metrics)
 	args = append(args, h.Args...)
 	l.process = newProcess(exec.Command(bin, args...))
-	// The agent is a guest: it must not talk to the launcher's service manager.
-	l.cmd.Env = filterEnv(os.Environ(), "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "CREDENTIALS_DIRECTORY")
+	// The agent is a guest: newProcess keeps it from the launcher's service manager.
 	l.cmd.Stdout, l.cmd.Stderr = s.Stdout, s.Stderr
 	var err error
 	if l.ch, err = unixChannel(runtimePath(s, "ack.sock")); err != nil {

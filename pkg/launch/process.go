@@ -18,9 +18,22 @@ type process struct {
 	err  error         // its exit status, valid after exit is closed
 }
 
+// serviceEnv is what systemd gives the launcher's service for the launcher alone
+// (sd_notify(3), sd_listen_fds(3), systemd.exec(5) $CREDENTIALS_DIRECTORY): a child that saw it
+// could send READY=1 or STATUS= in the launcher's name, feed its watchdog, or find the
+// credentials' directory.
+var serviceEnv = []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "CREDENTIALS_DIRECTORY"}
+
+// newProcess prepares cmd as a supervised child: killed with the launcher, and without the
+// service's own environment (serviceEnv).
 func newProcess(cmd *exec.Cmd) process {
 	// The child must not outlive the launcher, even one killed with SIGKILL.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = filterEnv(env, serviceEnv...)
 	return process{cmd: cmd, exit: make(chan struct{})}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,5 +35,43 @@ func TestChildrenCannotDumpCore(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^Max core file size\s+(\S+)\s+(\S+)`).FindSubmatch(b)
 	if m == nil || string(m[1]) != "0" || string(m[2]) != "0" {
 		t.Fatalf("child's core limit (soft, hard) = %q, want 0 0:\n%s", m, b)
+	}
+}
+
+// TestChildrenDoNotInheritServiceEnv: whatever starts it (qemu, cloud-hypervisor, the local
+// agent: all through newProcess), a child gets neither the service's notify socket, watchdog,
+// socket activation nor credentials directory; the rest of the environment passes.
+func TestChildrenDoNotInheritServiceEnv(t *testing.T) {
+	for _, k := range serviceEnv {
+		t.Setenv(k, "/from-the-service")
+	}
+	t.Setenv("CREDLINK_TEST_KEEP", "kept")
+	for _, tc := range []struct {
+		name string
+		env  []string // cmd.Env before newProcess; nil = inherit
+	}{
+		{"inherited environment", nil},
+		{"explicit environment", append(os.Environ(), "EXTRA=1")},
+	} {
+		cmd := exec.Command("sleep", "10")
+		cmd.Env = tc.env
+		p := newProcess(cmd)
+		if err := p.startProcess(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid()))
+		p.terminate(time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := "\x00" + string(b)
+		for _, k := range serviceEnv {
+			if strings.Contains(env, "\x00"+k+"=") {
+				t.Errorf("%s: the child inherited %s", tc.name, k)
+			}
+		}
+		if !strings.Contains(env, "\x00CREDLINK_TEST_KEEP=kept\x00") {
+			t.Errorf("%s: the rest of the environment was lost", tc.name)
+		}
 	}
 }
