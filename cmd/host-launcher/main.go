@@ -49,6 +49,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return program.Help(args, stdout, stderr)
 	}
 	switch cmd {
+	case "run", "plan", "demo":
+		// All three read credentials: no core dump or /proc/PID/mem read may get them.
+		if err := launch.HardenProcess(); err != nil {
+			fmt.Fprintln(stderr, "host-launcher: cannot harden the process:", err)
+			return launch.ExitConfig
+		}
+	}
+	switch cmd {
 	case "run", "plan":
 		c, format, code, ok := parseConfig(cmd, args, stdout, stderr)
 		if !ok {
@@ -199,10 +207,6 @@ func plan(c *launch.Config, format string, stdout, stderr io.Writer) int {
 var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
 
 func runLaunch(c *launch.Config, stderr io.Writer) int {
-	if err := launch.HardenProcess(); err != nil {
-		fmt.Fprintln(stderr, "host-launcher: cannot mark the process non-dumpable:", err)
-		return launch.ExitConfig
-	}
 	c.Notify = func(state string) error { _, err := daemon.SdNotify(false, state); return err }
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -677,5 +678,65 @@ func TestPlanWarnsEmptyCredential(t *testing.T) {
 				t.Errorf("exit %d, %s\n%s\nwant the warning: %v", code, stderr, out, tc.warn)
 			}
 		})
+	}
+}
+
+// TestCommandsReadingCredentialsAreHardened: plan reads every credential like run does, so it
+// gets the same HardenProcess: non-dumpable and RLIMIT_CORE 0 (soft and hard), the part a test
+// can see from outside in /proc/PID/limits. The child is held on a full stdout pipe after it has
+// read the credentials, while the test looks.
+func TestCommandsReadingCredentialsAreHardened(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max == 0 {
+		t.Skip("RLIMIT_CORE hard limit is 0 here: a child could not show the difference")
+	}
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: lim.Max, Max: lim.Max})
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_CORE, &lim) })
+	f := newFixture(t)
+	for _, format := range []string{"text", "json"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fill the pipe so that the plan's first write blocks.
+		fd := int(w.Fd()) // Fd puts w in blocking mode; raw writes see EAGAIN, not the poller
+		syscall.SetNonblock(fd, true)
+		for {
+			if _, err := syscall.Write(fd, make([]byte, 4096)); err != nil {
+				break
+			}
+		}
+		syscall.SetNonblock(fd, false)
+		cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "plan", "--format", format, "--vm", "web", "--hypervisor", "qemu",
+			"--ack-via", "serial", "--runtime-dir", f.dir, "--credential", "API_KEY=api", "--", "-machine", "q35")
+		cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
+		cmd.Stdout = w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		core := regexp.MustCompile(`(?m)^Max core file size\s+(\S+)\s+(\S+)`)
+		var got string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+			if err != nil {
+				break
+			}
+			if m := core.FindSubmatch(b); m != nil {
+				got = string(m[1]) + " " + string(m[2])
+				if got == "0 0" {
+					break
+				}
+			}
+		}
+		go func() { _, _ = io.Copy(io.Discard, r) }()
+		_ = cmd.Wait()
+		r.Close()
+		if got != "0 0" {
+			t.Errorf("plan --format %s: core limit (soft hard) %q while it holds the credentials, want 0 0", format, got)
+		}
 	}
 }

@@ -63,10 +63,17 @@ func ExitCode(err error) int {
 	}
 }
 
-// HardenProcess makes the launcher non-dumpable: no core dumps, and no ptrace or
-// /proc/PID/mem reads by other processes of the same user, since it holds every secret.
+// HardenProcess is for every command that reads credentials (run, plan, demo), before it reads
+// them: non-dumpable (no core dump, no ptrace or /proc/PID/mem reads by other processes of the
+// same user) and RLIMIT_CORE 0, soft and hard, which its children inherit (noCoreDumps).
 func HardenProcess() error {
-	return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_DUMPABLE: %w", err)
+	}
+	if err := noCoreDumps(); err != nil {
+		return fmt.Errorf("RLIMIT_CORE=0: %w", err)
+	}
+	return nil
 }
 
 func (c *Config) logger() *slog.Logger {
