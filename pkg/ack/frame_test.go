@@ -3,7 +3,6 @@ package ack
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"testing"
 	"testing/iotest"
@@ -15,7 +14,7 @@ func header(typ byte, n int) []byte {
 	copy(h[:4], magic[:])
 	h[4], h[5] = Version, typ
 	binary.BigEndian.PutUint32(h[8:], uint32(n))
-	binary.BigEndian.PutUint32(h[12:], crc32.Checksum(h[:12], castagnoli))
+	binary.BigEndian.PutUint32(h[12:], crc32c(h[:12]))
 	return h[:]
 }
 

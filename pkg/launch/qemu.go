@@ -116,9 +116,9 @@ func (h *QEMU) open(s Spec) (machine, error) {
 }
 
 // qemuOptValue escapes v for a QEMU option list, where ',' separates options and ",," is a
-// literal comma (util/qemu-option.c get_opt_value): the VM name and --runtime-dir reach paths
-// in -chardev and -qmp, and a comma there would otherwise add options of the caller's choosing
-// (e.g. logfile=).
+// literal comma (util/qemu-option.c get_opt_value): --runtime-dir reaches the paths in
+// -chardev and -qmp (--vm refuses commas), and a comma there would otherwise add options of the
+// caller's choosing (e.g. logfile=).
 func qemuOptValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }
 
 // serialChannel listens on the Unix socket QEMU's virtio-serial chardev connects to: one byte
