@@ -72,7 +72,7 @@ var ErrVerificationFailed = errors.New("credential verification failed")
 // connection a goroutine, buffers and a descriptor): a Prometheus scrape is one short request
 // at a time.
 var metricsLimits = listen.HTTPLimits{Conns: 8, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-	WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
+	WriteTimeout: 10 * time.Second, IdleTimeout: 5 * time.Second}
 
 // Run is the daemon: verify, notify, serve metrics, acknowledge, and re-verify on every value
 // received from reload, until ctx ends.

@@ -36,7 +36,7 @@ var proxyAllowed = map[string]string{
 // proxyLimits bound what clients of the API proxy can hold. The write timeout covers the 30 s a
 // forwarded call may take (serve).
 var proxyLimits = listen.HTTPLimits{Conns: 32, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-	WriteTimeout: 40 * time.Second, IdleTimeout: 30 * time.Second}
+	WriteTimeout: 40 * time.Second, IdleTimeout: 5 * time.Second}
 
 // apiProxy serves the filtered API on a Unix socket.
 type apiProxy struct {
