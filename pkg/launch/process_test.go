@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,17 +54,19 @@ func TestChildrenDoNotInheritServiceEnv(t *testing.T) {
 		{"inherited environment", nil},
 		{"explicit environment", append(os.Environ(), "EXTRA=1")},
 	} {
-		cmd := exec.Command("sleep", "10")
+		cmd := exec.Command("env", "-0") // prints the environment it got, NUL-separated
 		cmd.Env = tc.env
+		var out bytes.Buffer
+		cmd.Stdout = &out
 		p := newProcess(cmd)
 		if err := p.startProcess(); err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid()))
-		p.terminate(time.Second)
-		if err != nil {
-			t.Fatal(err)
+		<-p.exit
+		if p.err != nil {
+			t.Fatal(p.err)
 		}
+		b := out.Bytes()
 		env := "\x00" + string(b)
 		for _, k := range serviceEnv {
 			if strings.Contains(env, "\x00"+k+"=") {
@@ -71,7 +74,7 @@ func TestChildrenDoNotInheritServiceEnv(t *testing.T) {
 			}
 		}
 		if !strings.Contains(env, "\x00CREDLINK_TEST_KEEP=kept\x00") {
-			t.Errorf("%s: the rest of the environment was lost", tc.name)
+			t.Errorf("%s: the rest of the environment was lost: %q", tc.name, b)
 		}
 	}
 }
