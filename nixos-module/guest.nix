@@ -74,15 +74,17 @@ in
     networking.firewall.allowedTCPPorts = lib.mkIf (cfg.openFirewall && cfg.metrics.enable) [ cfg.metrics.port ];
 
     # systemd/guest-agent.service is the unit; only ExecStart (the store paths and options
-    # above) and ExecReload (kill from the store) are the module's own.
+    # above), ExecStartPre (the serial port wait, from the store) and ExecReload (kill from the
+    # store) are the module's own.
     systemd.services.guest-agent = {
       description = file.Unit.Description;
       documentation = lib.toList file.Unit.Documentation;
       after = lib.toList file.Unit.After;
       before = lib.toList file.Unit.Before;
       wantedBy = lib.toList file.Install.WantedBy;
-      serviceConfig = removeAttrs file.Service [ "ExecStart" "ExecReload" ] // {
+      serviceConfig = removeAttrs file.Service [ "ExecStart" "ExecStartPre" "ExecReload" ] // {
         ExecStart = helpers.execLine args;
+        ExecStartPre = builtins.replaceStrings [ "/usr/bin/guest-agent" ] [ "${cfg.package}/bin/guest-agent" ] file.Service.ExecStartPre;
         ExecReload = builtins.replaceStrings [ "/bin/kill" ] [ "${pkgs.coreutils}/bin/kill" ] file.Service.ExecReload;
       };
     };

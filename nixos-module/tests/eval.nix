@@ -323,8 +323,12 @@ let
 
     # guest module = systemd/guest-agent.service + its ExecStart
     guest-exec = lib.hasPrefix "${guestCfg.services.credlink.guest.package}/bin/guest-agent run --source credentials --manifest /nix/store/" guestCfg.systemd.services.guest-agent.serviceConfig.ExecStart;
-    guest-matches-file = sameAsFile (import ../units.nix).guestAgent.Service [ "ExecStart" "ExecReload" ] [ ] [ ] guestUnit;
+    guest-matches-file = sameAsFile (import ../units.nix).guestAgent.Service [ "ExecStart" "ExecStartPre" "ExecReload" ] [ ] [ ] guestUnit;
     guest-ip-restrictions = hasLine "IPAddressDeny=any" guestUnit && hasLine "Documentation=https://github.com/credlink/credlink#guest-agent" guestUnit;
+    # every Exec*= of the NixOS unit runs from the store: no /usr/bin (the file's paths) left
+    guest-wait-port-from-store = guestCfg.systemd.services.guest-agent.serviceConfig.ExecStartPre
+      == "+${guestCfg.services.credlink.guest.package}/bin/guest-agent wait-port";
+    guest-no-usr-bin = !(lib.hasInfix "/usr/bin/" guestUnit);
     guest-reload-store-kill = hasLine "ExecReload=${pkgs.coreutils}/bin/kill -HUP $MAINPID" guestUnit;
     guest-manifest-merges = guestCfg.services.credlink.guest.manifest.credentials.EXTRA.bytes == 8 && guestCfg.services.credlink.guest.manifest.credentials.API_KEY.bytes == 44;
     guest-firewall = guestCfg.networking.firewall.allowedTCPPorts == [ 9863 ];

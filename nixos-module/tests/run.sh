@@ -124,7 +124,8 @@ if command -v systemd-analyze >/dev/null; then
   uverify() { # dir unit-file [instance]
     local out bad
     out=$(cd "$1" && systemd-analyze verify --man=no "$1/$2" ${3:+"$3"} 2>&1 | sed "s|$1/||g" || true)
-    bad=$(printf '%s\n' "$out" | grep -v -E "Unknown key 'ImportCredential'|^$" || true)
+    # systemd 252 here predates ImportCredential= (254) and OpenFile= (253), as in systemd/check.sh.
+    bad=$(printf '%s\n' "$out" | grep -v -E "Unknown key '(ImportCredential|OpenFile)'|^$" || true)
     if [ -n "$bad" ]; then echo "systemd-analyze verify ${3:-$2} (rendered by Nix): FAIL"; echo "$bad" | sed 's/^/    /'; fail=1
     else echo "systemd-analyze verify ${3:-$2} (rendered by Nix): ok"; fi
   }
