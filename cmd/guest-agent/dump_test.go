@@ -31,7 +31,7 @@ func TestAgentKeepsMemoryOutOfDumps(t *testing.T) {
 	os.WriteFile(manifest, []byte(`{"credentials": {"A": {"bytes": 4}}}`), 0o644)
 	os.Chmod(dir, 0o755)
 	bin := filepath.Join(dir, "guest-agent")
-	if b, err := os.ReadFile(agentBin); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+	if b, err := os.ReadFile(agentBin(t)); err != nil || os.WriteFile(bin, b, 0o755) != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--source", "credentials", "--credentials-dir", creds, "--manifest", manifest, "--ack-timeout", "10s")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -15,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,23 +22,13 @@ import (
 	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/smbios"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
-var agentBin string
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "guest-agent-test-")
-	if err != nil {
-		panic(err)
-	}
-	agentBin = filepath.Join(dir, "guest-agent")
-	if out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("build: %v\n%s", err, out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// agentBin is guest-agent built once for this test process, with this test's -race setting.
+func agentBin(t testing.TB) string { return testkit.Bin(t, "guest-agent") }
 
 // secrets are the values every test searches all output for.
 var secrets = map[string]string{
@@ -57,20 +44,15 @@ const manifestOK = `{"credentials": {
   "CLUSTER": {"secret": false, "optional": true}},
  "unexpected": "warn"}`
 
+// leaks searches output for any form of the secrets.
+var leaks = testkit.NewSecrets(map[string]string{"API_KEY": secrets["API_KEY"], "DB_PASSWORD": secrets["DB_PASSWORD"], "TLS_SEED": secrets["TLS_SEED"]})
+
 // fixture writes a sysfs tree whose SMBIOS table carries the secrets plus extra credentials.
 func fixture(t *testing.T, extra ...credential.Credential) string {
 	t.Helper()
-	creds := []credential.Credential{}
-	for _, n := range []string{"API_KEY", "DB_PASSWORD", "TLS_SEED"} {
-		creds = append(creds, credential.Credential{Name: n, Value: credential.NewValue([]byte(secrets[n]))})
-	}
+	creds := testkit.Values(secrets, "API_KEY", "DB_PASSWORD", "TLS_SEED")
 	creds = append(creds, credential.Credential{Name: "ENVIRONMENT", Value: credential.NewValue([]byte("staging"))})
-	creds = append(creds, extra...)
-	sys := t.TempDir()
-	if err := credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget); err != nil {
-		t.Fatal(err)
-	}
-	return sys
+	return testkit.SMBIOSSysfs(t, append(creds, extra...)...)
 }
 
 func writeManifest(t *testing.T, dir, src string) string {
@@ -81,41 +63,12 @@ func writeManifest(t *testing.T, dir, src string) string {
 	return p
 }
 
-// assertNoSecrets fails if any secret (or a long enough piece of one) appears in out.
-func assertNoSecrets(t *testing.T, what, out string) {
-	t.Helper()
-	for name, s := range secrets {
-		for _, probe := range []string{s, s[:12], s[len(s)-12:], fmt.Sprintf("%x", s), fmt.Sprintf("%q", s)} {
-			if strings.Contains(out, probe) {
-				t.Errorf("%s contains (part of) the %s value", what, name)
-			}
-		}
-	}
-}
-
 func runAgent(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	// A command that should finish must not hang the suite: a daemon that failed to exit is a
-	// failure within 30 s, not a 10-minute test timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if ctx.Err() != nil {
-		t.Errorf("guest-agent %v did not finish within 30 s", args)
-	}
-	assertNoSecrets(t, "stdout", stdout.String())
-	assertNoSecrets(t, "stderr", stderr.String())
-	return stdout.String(), stderr.String(), code
+	r := testkit.Run(t, 30*time.Second, env, agentBin(t), args...)
+	leaks.CheckString(t, "stdout", r.Stdout)
+	leaks.CheckString(t, "stderr", r.Stderr)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 func TestCheckCommand(t *testing.T) {
@@ -213,23 +166,10 @@ func TestCredentialsDirSource(t *testing.T) {
 
 // agentProc runs guest-agent as a service would: real notify socket, metrics on a free port.
 type agentProc struct {
-	cmd     *exec.Cmd
+	*testkit.Proc
 	notify  *sdnotify.Listener
-	stderr  *syncBuffer
 	metrics string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 var metricsAddr = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
 
@@ -240,29 +180,14 @@ func startDaemon(t *testing.T, args ...string) *agentProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	d := &agentProc{notify: n, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(agentBin, append([]string{"run", "--metrics-listen", "127.0.0.1:0"}, args...)...)
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.Path, "INVOCATION_ID=test")
-	pr, pw := io.Pipe()
-	d.cmd.Stderr = io.MultiWriter(d.stderr, pw)
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
+	d := &agentProc{notify: n}
+	d.Proc = testkit.Start(t, []string{"NOTIFY_SOCKET=" + n.Path, "INVOCATION_ID=test"}, agentBin(t),
+		append([]string{"run", "--metrics-listen", "127.0.0.1:0"}, args...)...)
+	m, err := d.Stderr.WaitFor(10*time.Second, metricsAddr)
+	if err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, d.Stderr.String())
 	}
-	t.Cleanup(func() { d.cmd.Process.Kill(); d.cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := metricsAddr.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case d.metrics = <-found:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no metrics address; stderr:\n%s", d.stderr.String())
-	}
+	d.metrics = m[1]
 	return d
 }
 
@@ -274,22 +199,40 @@ func (d *agentProc) scrape(t *testing.T) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	assertNoSecrets(t, "metrics", string(b))
+	leaks.Check(t, "metrics", b)
 	return string(b)
 }
 
+// stop sends SIGTERM and returns the exit status once STOPPING=1 was sent and the agent exited.
 func (d *agentProc) stop(t *testing.T) int {
 	t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	err := d.cmd.Wait()
+	d.Signal(syscall.SIGTERM)
+	code := d.Wait(t, 10*time.Second)
 	if _, e := d.notify.Wait(2*time.Second, sdnotify.Has("STOPPING", "1")); e != nil {
 		t.Errorf("no STOPPING=1: %v", e)
 	}
-	assertNoSecrets(t, "stderr", d.stderr.String())
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
+	leaks.CheckString(t, "stderr", d.Stderr.String())
+	return code
+}
+
+// count returns how many notifications so far match.
+func (d *agentProc) count(match func(sdnotify.Message) bool) int {
+	n := 0
+	for _, m := range d.notify.Messages() {
+		if match(m) {
+			n++
+		}
 	}
-	return 0
+	return n
+}
+
+// waitCount waits until at least n notifications match: the n-th STATUS= after a reload is the
+// event that says the reload's verification is done.
+func (d *agentProc) waitCount(t *testing.T, n int, match func(sdnotify.Message) bool) {
+	t.Helper()
+	if _, err := d.notify.WaitNth(10*time.Second, n, match); err != nil {
+		t.Fatalf("fewer than %d matching notifications: %v\n%+v", n, err, d.notify.Messages())
+	}
 }
 
 func TestDaemonReadyMetricsReloadStop(t *testing.T) {
@@ -300,7 +243,7 @@ func TestDaemonReadyMetricsReloadStop(t *testing.T) {
 
 	msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1"))
 	if err != nil {
-		t.Fatalf("%v\nstderr:\n%s", err, d.stderr.String())
+		t.Fatalf("%v\nstderr:\n%s", err, d.Stderr.String())
 	}
 	if msg.Fields["STATUS"] != "4/4 credentials verified" {
 		t.Errorf("STATUS = %q", msg.Fields["STATUS"])
@@ -317,13 +260,13 @@ func TestDaemonReadyMetricsReloadStop(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if !strings.Contains(d.stderr.String(), `<6>msg=credential name=ENVIRONMENT status=ok bytes=7 source=smbios detail="7 bytes" value=staging`) {
-		t.Errorf("journal-form log with the non-secret value missing:\n%s", d.stderr.String())
+	if err := d.Stderr.WaitForText(10*time.Second, `<6>msg=credential name=ENVIRONMENT status=ok bytes=7 source=smbios detail="7 bytes" value=staging`); err != nil {
+		t.Errorf("journal-form log with the non-secret value missing:\n%s", d.Stderr.String())
 	}
 
 	// Tighten the manifest and reload: the failure shows in STATUS and the metrics.
 	writeManifest(t, dir, strings.Replace(manifestOK, `"bytes": 44}, "DB_PASSWORD"`, `"bytes": 40}, "DB_PASSWORD"`, 1))
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Signal(syscall.SIGHUP)
 	if _, err := d.notify.Wait(5*time.Second, sdnotify.HasPrefix("STATUS", "3/4 credentials verified; FAILED: API_KEY wrong_length (44 bytes, want 40)")); err != nil {
 		t.Fatalf("%v\n%+v", err, d.notify.Messages())
 	}
@@ -334,12 +277,18 @@ func TestDaemonReadyMetricsReloadStop(t *testing.T) {
 	if !strings.Contains(metrics, `credlink_credential_state{name="API_KEY",status="wrong_length"} 1`) || !strings.Contains(metrics, "credlink_verifications_total 2") {
 		t.Errorf("metrics after reload:\n%s", grep(metrics, "credlink_"))
 	}
-	// A broken manifest on reload keeps the previous one.
+	// A broken manifest on reload keeps the previous one: the third reload protocol's READY=1
+	// (after the first start and one reload) ends a reload that logged the error and
+	// re-verified under the previous manifest.
 	writeManifest(t, dir, `{"credentials":`)
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(300 * time.Millisecond)
-	if !strings.Contains(d.stderr.String(), "reload: keeping the previous manifest") {
-		t.Errorf("no reload error logged:\n%s", d.stderr.String())
+	d.Signal(syscall.SIGHUP)
+	d.waitCount(t, 3, sdnotify.Has("READY", "1"))
+	// stderr is a pipe read by another goroutine: its bytes may trail the notification.
+	if err := d.Stderr.WaitForText(10*time.Second, "reload: keeping the previous manifest"); err != nil {
+		t.Errorf("no reload error logged: %v\n%s", err, d.Stderr.String())
+	}
+	if m := d.notify.Messages(); !strings.HasPrefix(m[len(m)-2].Fields["STATUS"], "3/4 credentials verified; FAILED: API_KEY wrong_length") {
+		t.Errorf("the reload with a broken manifest did not keep the previous one: %q", m[len(m)-2].Raw)
 	}
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
@@ -359,16 +308,17 @@ func TestDaemonFailureModes(t *testing.T) {
 	if msg.Fields["STATUS"] != "4/5 credentials verified; FAILED: CLUSTER missing (not received)" || msg.Fields["READY"] != "" {
 		t.Errorf("first notification %q", msg.Raw)
 	}
-	if _, err := d.notify.Wait(300*time.Millisecond, sdnotify.Has("READY", "1")); err == nil {
-		t.Error("READY=1 sent despite a failed verification")
-	}
 	if metrics := d.scrape(t); !strings.Contains(metrics, "credlink_verification_success 0") || !strings.Contains(metrics, `credlink_credential_state{name="CLUSTER",status="missing"} 1`) {
 		t.Errorf("metrics:\n%s", grep(metrics, "credlink_"))
 	}
-	if !strings.Contains(d.stderr.String(), "<3>msg=\"credential failed verification\" name=CLUSTER status=missing") {
-		t.Errorf("log:\n%s", d.stderr.String())
+	if err := d.Stderr.WaitForText(10*time.Second, "<3>msg=\"credential failed verification\" name=CLUSTER status=missing"); err != nil {
+		t.Errorf("%v:\n%s", err, d.Stderr.String())
 	}
+	// STOPPING=1 is the agent's last notification: none before it may have been READY=1.
 	d.stop(t)
+	if n := d.count(sdnotify.Has("READY", "1")); n != 0 {
+		t.Errorf("READY=1 sent %d times despite a failed verification:\n%+v", n, d.notify.Messages())
+	}
 
 	// A reload that still fails must not make the starting unit ready; one that passes does.
 	m2 := writeManifest(t, t.TempDir(), strings.Replace(manifestOK, `"CLUSTER": {"secret": false, "optional": true}`, `"CLUSTER": {"secret": false}`, 1))
@@ -376,15 +326,15 @@ func TestDaemonFailureModes(t *testing.T) {
 	if _, err := d.notify.Wait(5*time.Second, sdnotify.HasPrefix("STATUS", "4/5")); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(500 * time.Millisecond)
+	d.Signal(syscall.SIGHUP)
+	d.waitCount(t, 2, sdnotify.HasPrefix("STATUS", "4/5")) // the reload's verification is done
 	for _, msg := range d.notify.Messages() {
 		if msg.Fields["READY"] == "1" || msg.Fields["RELOADING"] == "1" {
 			t.Errorf("a failing reload of a unit that never became ready sent %q", msg.Raw)
 		}
 	}
 	writeManifest(t, filepath.Dir(m2), manifestOK)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Signal(syscall.SIGHUP)
 	if msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1")); err != nil || msg.Fields["STATUS"] != "4/4 credentials verified" {
 		t.Errorf("fixed manifest did not make the agent ready: %v %q", err, msg.Raw)
 	}
@@ -434,9 +384,13 @@ func TestDaemonAcknowledges(t *testing.T) {
 			t.Fatalf("host result %+v", r)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("no acknowledgement; stderr:\n%s", d.stderr.String())
+		t.Fatalf("no acknowledgement; stderr:\n%s", d.Stderr.String())
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The host learns the result before the agent reads the verdict; the agent's log line comes
+	// after it counted the attempt.
+	if err := d.Stderr.WaitForText(10*time.Second, "host accepted the acknowledgement"); err != nil {
+		t.Fatal(err)
+	}
 	metrics := d.scrape(t)
 	if !strings.Contains(metrics, `credlink_ack_attempts_total{result="accepted"} 1`) || !strings.Contains(metrics, "credlink_ack_accepted 1") {
 		t.Errorf("ack metrics:\n%s", grep(metrics, "credlink_ack"))
@@ -444,7 +398,7 @@ func TestDaemonAcknowledges(t *testing.T) {
 	if strings.Contains(metrics, "credlink.key") || strings.Contains(metrics, "credlink.ack") {
 		t.Error("control credentials exported as credentials")
 	}
-	if strings.Contains(d.stderr.String(), string(key)) || strings.Contains(d.stderr.String(), fmt.Sprintf("%x", key)) {
+	if strings.Contains(d.Stderr.String(), string(key)) || strings.Contains(d.Stderr.String(), fmt.Sprintf("%x", key)) {
 		t.Error("key logged")
 	}
 	d.stop(t)
@@ -571,7 +525,7 @@ func TestSystemdConformance(t *testing.T) {
 	d := startDaemon(t, "--manifest", mKey, "--sysfs", broken, "--systemd-version", "254", "--credentials-dir", credDir)
 	msg, err := d.notify.Wait(5*time.Second, sdnotify.Has("READY", "1"))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, d.stderr.String())
+		t.Fatalf("%v\n%s", err, d.Stderr.String())
 	}
 	if msg.Fields["STATUS"] != "1/1 credentials verified; sources: smbios partial" {
 		t.Errorf("STATUS = %q", msg.Fields["STATUS"])
@@ -582,8 +536,8 @@ func TestSystemdConformance(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if !strings.Contains(d.stderr.String(), `msg="credential source" source=smbios state=partial`) {
-		t.Errorf("log lacks the partial source:\n%s", d.stderr.String())
+	if !strings.Contains(d.Stderr.String(), `msg="credential source" source=smbios state=partial`) {
+		t.Errorf("log lacks the partial source:\n%s", d.Stderr.String())
 	}
 	d.stop(t)
 }
@@ -603,13 +557,13 @@ func TestDaemonSourceError(t *testing.T) {
 	d := startDaemon(t, "--manifest", m, "--sysfs", sys, "--source", "smbios", "--systemd-version", "257")
 	_, err := d.notify.Wait(5*time.Second, sdnotify.Has("STATUS", "0/1 credentials verified; FAILED: API_KEY missing (not received); sources: smbios error"))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, d.stderr.String())
+		t.Fatalf("%v\n%s", err, d.Stderr.String())
 	}
 	if metrics := d.scrape(t); !strings.Contains(metrics, `credlink_source_state{source="smbios",state="error"} 1`) {
 		t.Errorf("metrics lack the smbios error:\n%s", metrics)
 	}
-	if !strings.Contains(d.stderr.String(), `msg="credential source" source=smbios state=error`) {
-		t.Errorf("log lacks the source error:\n%s", d.stderr.String())
+	if !strings.Contains(d.Stderr.String(), `msg="credential source" source=smbios state=error`) {
+		t.Errorf("log lacks the source error:\n%s", d.Stderr.String())
 	}
 	d.stop(t)
 }
@@ -660,7 +614,7 @@ func TestWaitPortCommand(t *testing.T) {
 			if c.ack != "" {
 				os.WriteFile(filepath.Join(dir, "credlink.ack"), []byte(c.ack), 0o400)
 			}
-			cmd := exec.Command(agentBin, append([]string{"wait-port"}, c.args...)...)
+			cmd := exec.Command(agentBin(t), append([]string{"wait-port"}, c.args...)...)
 			cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+dir)
 			start := time.Now()
 			out, _ := cmd.CombinedOutput()
@@ -674,5 +628,15 @@ func TestWaitPortCommand(t *testing.T) {
 				t.Errorf("output %q lacks %q", out, c.log)
 			}
 		})
+	}
+}
+
+// TestBinaryBuiltLikeTheTest: the guest-agent the tests run was built with this test binary's
+// -race setting, which is what lets its build reuse the test compile's cache entries (and puts
+// the daemon's goroutines under the race detector when make test runs with -race).
+func TestBinaryBuiltLikeTheTest(t *testing.T) {
+	r := testkit.Run(t, 30*time.Second, nil, "go", "version", "-m", agentBin(t))
+	if got := strings.Contains(r.Stdout, "-race=true"); got != testkit.Race || r.Code != 0 {
+		t.Errorf("test built with -race=%v, guest-agent's build info:\n%s", testkit.Race, r.Stdout)
 	}
 }

@@ -106,7 +106,8 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer notify.Close()
 
-	var logs bytes.Buffer
+	// The launcher's logger and the goroutines copying the agent's output write at once.
+	var logs lockedBuffer
 	var logw io.Writer = &logs
 	if verbose {
 		logw = stderr
@@ -224,4 +225,22 @@ func scrape(url, want string) (string, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return "", lastErr
+}
+
+// lockedBuffer is a bytes.Buffer several goroutines may write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

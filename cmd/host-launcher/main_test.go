@@ -18,27 +18,16 @@ import (
 	"time"
 
 	"github.com/credlink/credlink/pkg/launch"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var binDir string
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "host-launcher-test-")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	for _, pkg := range []string{".", "../guest-agent"} {
-		if out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput(); err != nil {
-			panic(fmt.Sprintf("build %s: %v\n%s", pkg, err, out))
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// launcherBin is host-launcher built once for this test process (with guest-agent beside it,
+// where the demo looks for it), with this test's -race setting.
+func launcherBin(t testing.TB) string { return testkit.Bin(t, "host-launcher", "guest-agent") }
 
 const secretA = "launcher-cli-secret-AAAAAAAAAAAAAAAAAAAAAAAA" // 44 bytes
 const secretB = "second,secret=with-commas-and-\x01-control"
@@ -63,29 +52,15 @@ func newFixture(t *testing.T) fixture {
 	return f
 }
 
+// leaks searches output for any form of the secrets.
+var leaks = testkit.NewSecrets(map[string]string{"secretA": secretA, "secretB": secretB})
+
 func launcher(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "host-launcher"), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	for _, out := range []string{so.String(), se.String()} {
-		for _, s := range []string{secretA, secretB, secretA[:20], secretB[:20]} {
-			if strings.Contains(out, s) {
-				t.Errorf("output contains a secret:\n%s", out)
-			}
-		}
-	}
-	return so.String(), se.String(), code
+	r := testkit.Run(t, 60*time.Second, env, launcherBin(t), args...)
+	leaks.CheckString(t, "stdout", r.Stdout)
+	leaks.CheckString(t, "stderr", r.Stderr)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 func TestOptionErrors(t *testing.T) {
@@ -192,7 +167,7 @@ var volatile = []*regexp.Regexp{
 	regexp.MustCompile(`guest-cid=[0-9]+`),
 	regexp.MustCompile(`vsock:2:[0-9]+`),
 	regexp.MustCompile(`"cid": [0-9]+`),
-	regexp.MustCompile(`/[^ ]*host-launcher-test-[0-9]+`),
+	regexp.MustCompile(`/[^ ]*credlink-testbin-[0-9]+`), // testkit.Bin's directory
 	// The ack path's length varies with the temporary directory's name.
 	regexp.MustCompile(`credlink\.ack(=\[redacted | \()[0-9]+ bytes`),
 	regexp.MustCompile(`[0-9]+-byte Type 11 structure`),
@@ -219,7 +194,7 @@ func TestPlanGolden(t *testing.T) {
 		"qemu-path":        append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial", "--smbios-delivery", "path"}, common...), "--", "-machine", "q35", "-m", "256"),
 		"qemu-300":         append(append(append([]string{"plan", "--hypervisor", "qemu", "--ack-via", "serial", "--vm", "web", "--runtime-dir", f.dir}, manySets(300)...), "--"), "-machine", "q35"),
 		"cloud-hypervisor": append([]string{"plan", "--hypervisor", "cloud-hypervisor", "--vm-config", vmcfg}, common...),
-		"local":            append([]string{"plan", "--hypervisor", "local", "--agent", filepath.Join(binDir, "guest-agent")}, common...),
+		"local":            append([]string{"plan", "--hypervisor", "local", "--agent", testkit.Bin(t, "guest-agent")}, common...),
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -272,27 +247,40 @@ func TestNonDumpable(t *testing.T) {
 		os.Chmod(filepath.Join(f.creds, n), 0o444)
 	}
 	os.Chmod(f.manifest, 0o644)
-	os.Chmod(binDir, 0o755)
+	bin := launcherBin(t)
+	os.Chmod(filepath.Dir(bin), 0o755)
 	rt := filepath.Join(f.dir, "rt")
-	os.Mkdir(rt, 0o777)
-	cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
-		"--credential", "API_KEY=api", "--manifest", f.manifest, "--agent", "/bin/sleep", "--ack-timeout", "3s")
+	os.Mkdir(rt, 0o700)
+	os.Chmod(rt, 0o777) // past the umask
+	// A "guest" that never acknowledges keeps the launcher waiting, secrets in hand.
+	guest := filepath.Join(f.dir, "guest")
+	os.WriteFile(guest, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755)
+	cmd := exec.Command(bin, "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
+		"--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--manifest", f.manifest, "--agent", guest, "--ack-timeout", "20s")
 	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var se bytes.Buffer
+	var se testkit.SyncBuffer
 	cmd.Stderr = &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
-	time.Sleep(300 * time.Millisecond)
+	// The launcher hardens itself before it reads a credential, so by its "starting" line it
+	// holds secrets and must be non-dumpable.
+	if err := se.WaitForText(30*time.Second, `msg=starting`); err != nil {
+		t.Fatalf("%v\n%s", err, se.String())
+	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Uid != 0 {
 		t.Errorf("/proc/PID/environ owned by uid %d: the launcher is dumpable\n%s", st.Uid, se.String())
+	}
+	// An exited launcher's /proc entries prove nothing: it must still have been waiting.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)); err != nil || strings.Contains(string(b), ") Z ") {
+		t.Errorf("the launcher had exited (%v):\n%s", err, se.String())
 	}
 }
 
@@ -350,7 +338,7 @@ func TestDemoLeavesNoSecrets(t *testing.T) {
 		return d
 	}
 	start := func(tmp string, not ...string) (*exec.Cmd, string) {
-		cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "demo", "--agent", agent)
+		cmd := exec.Command(launcherBin(t), "demo", "--agent", agent)
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -395,7 +383,7 @@ func TestKilledLocalLaunchLeavesNoSecrets(t *testing.T) {
 	os.Mkdir(rt, 0o700)
 	args := []string{"--vm", "web", "--hypervisor", "local", "--runtime-dir", rt, "--credential", "API_KEY=api",
 		"--credential", "DB_PASSWORD=db", "--manifest", f.manifest, "--agent", hangingAgent(t)}
-	cmd := exec.Command(filepath.Join(binDir, "host-launcher"), append([]string{"run"}, args...)...)
+	cmd := exec.Command(launcherBin(t), append([]string{"run"}, args...)...)
 	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
 	var se bytes.Buffer
 	cmd.Stderr = &se
@@ -504,7 +492,7 @@ func TestExitCodeContract(t *testing.T) {
 		{"missing credential file", local(rt(), "--credential", "X=nope", "--agent", hanging), "", 2, "no such file"},
 		{"missing runtime directory", local(filepath.Join(f.dir, "does-not-exist"), "--agent", hanging), "", 2, "configuration error"},
 		{"runtime directory too long for a socket", local(long, "--agent", hanging), "", 2, "socket path too long"},
-		{"guest rejects (wrong length)", local(rt(), "--agent", filepath.Join(binDir, "guest-agent"), "--agent-manifest", wrongManifest, "--ack-timeout", "20s"), "", 1, "wrong_length"},
+		{"guest rejects (wrong length)", local(rt(), "--agent", testkit.Bin(t, "guest-agent"), "--agent-manifest", wrongManifest, "--ack-timeout", "20s"), "", 1, "wrong_length"},
 		{"no acknowledgement in time", local(rt(), "--agent", hanging, "--ack-timeout", "300ms"), "", 1, "no acknowledgement within 300ms"},
 		{"hypervisor crashes", local(rt(), "--agent", crashing), "", 3, "exited before"},
 		{"hypervisor binary missing", local(rt(), "--agent", filepath.Join(bin, "nope")), "", 3, "start guest-agent"},
@@ -542,7 +530,7 @@ func TestExitCodeContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "host-launcher"), tc.args...)
+			cmd := exec.CommandContext(ctx, launcherBin(t), tc.args...)
 			cmd.Env = append(os.Environ(), env...)
 			var se bytes.Buffer
 			cmd.Stderr = &se

@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/credlink/credlink/pkg/smbios"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 var (
@@ -46,18 +45,9 @@ func TestMain(m *testing.M) {
 		fakeCloudHypervisor()
 		return
 	}
-	dir, err := os.MkdirTemp("", "launch-test-")
-	if err != nil {
-		panic(err)
-	}
 	testBin, _ = os.Executable()
-	agentBin = filepath.Join(dir, "guest-agent")
-	if out, err := exec.Command("go", "build", "-o", agentBin, "../../cmd/guest-agent").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("build guest-agent: %v\n%s", err, out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	agentBin = testkit.MustBin("guest-agent")
+	testkit.Main(m)
 }
 
 // fakeQEMU writes its argv and what each -smbios delivered to $FAKE_QEMU_OUT, then waits for

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,11 +183,13 @@ func TestLocalRejectedStops(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("rejection took %v: it must not wait for the timeout", time.Since(start))
 	}
-	if _, err := e.notify.Wait(time.Second, sdnotify.Has("READY", "1")); err == nil {
-		t.Error("READY=1 sent for a rejected delivery")
-	}
-	if _, err := e.notify.Wait(time.Second, sdnotify.HasPrefix("STATUS", "Failed: API_KEY: wrong_length in the guest; guest verification failed")); err != nil {
+	// The final STATUS (sent after the VM stopped) is the launcher's last word: once it is in,
+	// every earlier datagram is too, and none may have been READY=1.
+	if _, err := e.notify.WaitNth(5*time.Second, 2, sdnotify.HasPrefix("STATUS", "Failed: API_KEY: wrong_length in the guest; guest verification failed")); err != nil {
 		t.Errorf("STATUS does not name the credential:\n%s", e.statuses())
+	}
+	if _, err := e.notify.Wait(0, sdnotify.Has("READY", "1")); err == nil {
+		t.Error("READY=1 sent for a rejected delivery")
 	}
 	e.assertClean()
 }
@@ -372,35 +375,59 @@ func TestQEMUInvocation(t *testing.T) {
 	}
 }
 
-// TestQEMUProcessHygiene: while the (fake) hypervisor runs, neither its nor the launcher's
-// cmdline and environment hold a secret, and the launcher is non-dumpable.
+// TestQEMUProcessHygiene: while the (fake) hypervisor runs, no process's cmdline or environment
+// holds a secret, and the scan provably covered the hypervisor's and this process's (the
+// launcher's) entries. The launcher's non-dumpability is TestNonDumpable's (cmd/host-launcher).
 func TestQEMUProcessHygiene(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("CREDLINK_FAKE", "qemu")
 	t.Setenv("FAKE_QEMU_OUT", filepath.Join(e.dir, "qemu.rec"))
 	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35"}})
-	c.AckTimeout = 5 * time.Second
+	c.AckTimeout = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Outcome, 1)
-	go func() { o, _ := c.Run(ctx, nil); done <- o }()
-	time.Sleep(500 * time.Millisecond)
-	ents, _ := os.ReadDir("/proc")
-	scanned := 0
+	defer cancel()
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { o, err := c.Run(ctx, nil); done <- result{o, err} }()
+	// The launcher says it waits for the acknowledgement only once the hypervisor process has
+	// been started (exec.Cmd.Start returns after the execve), with its argv and environment final.
+	if _, err := e.notify.Wait(30*time.Second, sdnotify.HasPrefix("STATUS", "Waiting for acknowledgement")); err != nil {
+		t.Fatalf("%v\n%s", err, e.statuses())
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned := map[string]int{} // pid → files read
+	var fakeQEMU []string       // pids whose argv is the fake's
 	for _, d := range ents {
 		for _, f := range []string{"cmdline", "environ"} {
 			b, err := os.ReadFile(filepath.Join("/proc", d.Name(), f))
 			if err != nil {
 				continue
 			}
-			scanned++
+			scanned[d.Name()]++
 			e.assertNoSecrets("/proc/"+d.Name()+"/"+f, string(b))
+			if f == "cmdline" && strings.Contains(string(b), "type=11,path=/dev/fd/3\x00") {
+				fakeQEMU = append(fakeQEMU, d.Name())
+			}
 		}
 	}
-	if scanned < 4 {
-		t.Errorf("scanned only %d /proc files", scanned)
-	}
 	cancel()
-	<-done
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Run: %v\n%s", r.err, e.logs.String())
+	}
+	pid := fmt.Sprint(r.out.HypervisorPID)
+	if r.out.HypervisorPID == 0 || !slices.Contains(fakeQEMU, pid) || scanned[pid] != 2 {
+		t.Errorf("the hypervisor (pid %s) was not among the scanned processes (fake qemu argv seen in %v; files read %d)", pid, fakeQEMU, scanned[pid])
+	}
+	if self := fmt.Sprint(os.Getpid()); scanned[self] != 2 {
+		t.Errorf("the launcher's own /proc/%s files were not both read", self)
+	}
 	e.assertClean()
 }
 

@@ -105,15 +105,24 @@ var ErrTimeout = errors.New("no matching notification")
 
 // Wait returns the first message (from the start) for which match is true, waiting up to d.
 func (l *Listener) Wait(d time.Duration, match func(Message) bool) (Message, error) {
+	return l.WaitNth(d, 1, match)
+}
+
+// WaitNth returns the n-th message (from the start, n ≥ 1) for which match is true, waiting up
+// to d: the second STATUS= of a daemon is the event that says its first reload is done.
+func (l *Listener) WaitNth(d time.Duration, n int, match func(Message) bool) (Message, error) {
 	deadline := time.Now().Add(d)
 	t := time.AfterFunc(d, func() { l.mu.Lock(); l.cond.Broadcast(); l.mu.Unlock() })
 	defer t.Stop()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
+		seen := 0
 		for _, m := range l.all {
 			if match(m) {
-				return m, nil
+				if seen++; seen == n {
+					return m, nil
+				}
 			}
 		}
 		if l.err != nil || time.Now().After(deadline) {

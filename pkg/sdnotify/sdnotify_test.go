@@ -130,3 +130,22 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitNth(t *testing.T) {
+	l, err := Listen(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, s := range []string{"STATUS=a", "READY=1", "STATUS=b", "STATUS=c"} {
+		if err := l.Send(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := l.WaitNth(time.Second, 2, HasPrefix("STATUS", "")); err != nil || m.Raw != "STATUS=b" {
+		t.Errorf("second STATUS: %+v %v", m, err)
+	}
+	if _, err := l.WaitNth(50*time.Millisecond, 4, HasPrefix("STATUS", "")); !errors.Is(err, ErrTimeout) {
+		t.Errorf("fourth STATUS of three: %v", err)
+	}
+}

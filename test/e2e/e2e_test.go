@@ -13,18 +13,17 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/credlink/credlink/pkg/sdnotify"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 var (
@@ -118,11 +117,10 @@ func setupAndRun(m *testing.M) int {
 			return 1
 		}
 	}
-	launcherBin = filepath.Join(workDir, "host-launcher")
-	if out, err := exec.Command("go", "build", "-o", launcherBin, "../../cmd/host-launcher").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: build host-launcher: %v\n%s", err, out)
-		return 1
-	}
+	// The launcher runs on the host: built like the test binary (testkit.Bin); the guest's
+	// binaries above are static for the initramfs.
+	launcherBin = testkit.MustBin("host-launcher")
+	defer testkit.Cleanup()
 	for name, m := range manifests {
 		os.WriteFile(filepath.Join(files, "etc", "credlink", name+".json"), []byte(m), 0o644)
 	}
@@ -138,14 +136,6 @@ func setupAndRun(m *testing.M) int {
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return strings.TrimSpace(string(b)) }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // deployment is a set of credentials shaped like a real one: text and binary, one ≥ 8 KiB.
 type deployment struct {
@@ -203,22 +193,13 @@ type vm struct {
 	t        *testing.T
 	cmd      *exec.Cmd
 	notify   *sdnotify.Listener
-	out      *syncBuf
+	out      *testkit.SyncBuffer
 	console  string
 	port     int
 	dir      string
 	started  time.Time
 	exited   chan struct{}
 	exitCode int
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func startVM(t *testing.T, o vmOpts) *vm {
@@ -235,7 +216,7 @@ func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
 	}
 	creds := filepath.Join(dir, "creds")
 	os.Mkdir(creds, 0o700)
-	v := &vm{t: t, out: &syncBuf{}, console: filepath.Join(dir, "console.log"), port: freePort(t), dir: dir, exited: make(chan struct{})}
+	v := &vm{t: t, out: &testkit.SyncBuffer{}, console: filepath.Join(dir, "console.log"), port: testkit.FreePort(t), dir: dir, exited: make(chan struct{})}
 	if v.notify, err = sdnotify.Listen(dir); err != nil {
 		t.Fatal(err)
 	}
