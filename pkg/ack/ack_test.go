@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -137,6 +139,9 @@ func TestExchangeRejections(t *testing.T) {
 		}, []string{"DB_PASSWORD: source_mismatch in the guest", "guest verification failed"}},
 		{"other VM", func() Report { r := reportFor(key, sent, true); r.VM = "vm2"; return r },
 			[]string{`report is for VM "vm2", this is "vm1"`}},
+		{"same length, other bytes", func() Report {
+			return reportFor(key, []credential.Credential{sent[0], {Name: "DB_PASSWORD", Value: credential.NewValue([]byte("db\x00binary\xffPASS"))}}, true)
+		}, []string{"DB_PASSWORD: guest received 14 bytes that differ from the 14 sent"}},
 		{"lying length", func() Report { r := reportFor(key, sent, true); r.Credentials[0].Bytes = 5; return r },
 			[]string{"API_KEY: guest received 5 bytes that differ from the 27 sent"}},
 	}
@@ -192,14 +197,127 @@ func TestForgedReport(t *testing.T) {
 	}
 }
 
-// A verdict under another key is not believed by the agent.
+// fakeHost is a host that holds the launch's key and speaks the protocol correctly up to the
+// verdict, whose payload forge makes from the challenge nonce and the authentic report (sealed
+// is the verdict the real server would send). On a stream it may send several frames.
+func fakeHost(t *testing.T, c net.Conn, key []byte, forge func(nonce []byte, sealed []byte) [][]byte) {
+	t.Helper()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := NewFrameReader(c, false)
+	typ, payload, err := fr.Next()
+	if err != nil || typ != TypeHello {
+		t.Errorf("fake host: hello: %d %v", typ, err)
+		return
+	}
+	var h Hello
+	if err := decodeStrict(payload, &h); err != nil {
+		t.Errorf("fake host: %v", err)
+		return
+	}
+	nonce := newKey(t)[:NonceSize]
+	body, _ := json.Marshal(Challenge{HelloNonce: h.Nonce, Nonce: nonce})
+	WriteFrame(c, TypeChallenge, body)
+	if typ, payload, err = fr.Next(); err != nil || typ != TypeReport {
+		t.Errorf("fake host: report: %d %v", typ, err)
+		return
+	}
+	var r Report
+	if err := open(key, labelReport, nonce, payload, &r); err != nil {
+		t.Errorf("fake host: the agent's report does not verify: %v", err)
+		return
+	}
+	sealed, _ := seal(key, labelVerdict, nonce, Verdict{Nonce: nonce, Accepted: true, NewBoot: true})
+	for _, p := range forge(nonce, sealed) {
+		WriteFrame(c, TypeVerdict, p)
+	}
+	io.Copy(io.Discard, c) // until the agent hangs up
+}
+
+// TestForgedVerdict: the agent believes only a verdict MACed under the launch's key, for this
+// exchange's nonce, as a verdict, with exactly the body that was MACed. The fake host holds the
+// right key and received an authentic report, so every failure below is the agent's own check
+// of the verdict. A forged verdict must not look like an authentic rejection either: that
+// would stop the agent's retries (ErrRejected is final).
 func TestForgedVerdict(t *testing.T) {
 	key := newKey(t)
-	h := startServer(t, newKey(t)) // a host that does not hold this launch's key
-	_, err := h.client(key).Exchange(context.Background(), reportFor(key, sent, true))
-	if err == nil {
-		t.Fatal("agent accepted a verdict from a host without the key")
+	reseal := func(k []byte, label string, nonce []byte, v any) []byte { p, _ := seal(k, label, nonce, v); return p }
+	accept := func(nonce []byte) Verdict { return Verdict{Nonce: nonce, Accepted: true} }
+	tests := []struct {
+		name  string
+		forge func(nonce, sealed []byte) []byte
+		err   error
+	}{
+		{"MAC flipped", func(_, sealed []byte) []byte { sealed[0] ^= 1; return sealed }, ErrBadMAC},
+		{"body changed after sealing", func(nonce, _ []byte) []byte {
+			p := reseal(key, labelVerdict, nonce, Verdict{Nonce: nonce, Accepted: false, Reasons: []string{"x"}})
+			body, _ := json.Marshal(accept(nonce))
+			return append(p[:sha256.Size:sha256.Size], body...)
+		}, ErrBadMAC},
+		{"for another nonce", func(nonce, _ []byte) []byte {
+			other := bytes.Repeat([]byte{7}, NonceSize)
+			return reseal(key, labelVerdict, other, accept(other))
+		}, ErrBadMAC},
+		{"right nonce inside, sealed under another", func(nonce, _ []byte) []byte {
+			return reseal(key, labelVerdict, bytes.Repeat([]byte{7}, NonceSize), accept(nonce))
+		}, ErrBadMAC},
+		{"sealed as a report", func(nonce, _ []byte) []byte { return reseal(key, labelReport, nonce, accept(nonce)) }, ErrBadMAC},
+		{"sealed as a credential MAC", func(nonce, _ []byte) []byte {
+			body, _ := json.Marshal(accept(nonce))
+			return append(CredentialMAC(key, "verdict", body), body...)
+		}, ErrBadMAC},
+		{"another key", func(nonce, _ []byte) []byte { return reseal(newKey(t), labelVerdict, nonce, accept(nonce)) }, ErrBadMAC},
+		{"no MAC", func(nonce, _ []byte) []byte { b, _ := json.Marshal(accept(nonce)); return b }, ErrBadMAC},
+		{"shorter than a MAC", func(_, sealed []byte) []byte { return sealed[:sha256.Size-1] }, ErrBadMessage},
+		{"authentic MAC over a body with an unknown field", func(nonce, _ []byte) []byte {
+			body := []byte(`{"nonce":null,"accepted":true,"admin":true}`)
+			return append(messageMAC(key, labelVerdict, nonce, body), body...)
+		}, ErrBadMessage},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hostEnd, agentEnd := net.Pipe()
+			go fakeHost(t, hostEnd, key, func(nonce, sealed []byte) [][]byte { return [][]byte{tt.forge(nonce, sealed)} })
+			v, err := (&Client{Key: key, Dialer: connDialer{c: agentEnd}, Timeout: 5 * time.Second}).Exchange(context.Background(), reportFor(key, sent, true))
+			agentEnd.Close() // connDialer's connection outlives the exchange
+			if !errors.Is(err, tt.err) || errors.Is(err, ErrRejected) || v.Accepted {
+				t.Errorf("agent's verdict %+v, err %v; want %v", v, err, tt.err)
+			}
+		})
+	}
+
+	// The same fake host with the genuine verdict is believed: the failures above are the
+	// forgeries', not the harness's.
+	hostEnd, agentEnd := net.Pipe()
+	go fakeHost(t, hostEnd, key, func(_, sealed []byte) [][]byte { return [][]byte{sealed} })
+	if v, err := (&Client{Key: key, Dialer: connDialer{c: agentEnd}}).Exchange(context.Background(), reportFor(key, sent, true)); err != nil || !v.Accepted || !v.NewBoot {
+		t.Errorf("genuine verdict: %+v %v", v, err)
+	}
+	agentEnd.Close()
+
+	// On a stream a verdict that does not verify may be a stale one for an earlier nonce: it is
+	// skipped, never believed, and the genuine one that follows is.
+	hostEnd, agentEnd = net.Pipe()
+	go fakeHost(t, hostEnd, key, func(nonce, sealed []byte) [][]byte {
+		stale := reseal(key, labelVerdict, bytes.Repeat([]byte{7}, NonceSize), Verdict{Accepted: false, Reasons: []string{"stale"}})
+		forged := append([]byte(nil), sealed...)
+		forged[len(forged)-2] ^= 1
+		return [][]byte{stale, forged, sealed}
+	})
+	if v, err := (&Client{Key: key, Dialer: &pipeDialer{c: agentEnd}}).Exchange(context.Background(), reportFor(key, sent, true)); err != nil || !v.Accepted || len(v.Reasons) != 0 {
+		t.Errorf("stream with stale and forged verdicts before the genuine one: %+v %v", v, err)
+	}
+	agentEnd.Close() // a stream's Dialer never closes it
+	// Only forgeries on a stream: no verdict, so no answer within the exchange timeout.
+	hostEnd, agentEnd = net.Pipe()
+	go fakeHost(t, hostEnd, key, func(nonce, sealed []byte) [][]byte {
+		body, _ := json.Marshal(accept(nonce))
+		return [][]byte{append(sealed[:sha256.Size:sha256.Size], body...)}
+	})
+	if v, err := (&Client{Key: key, Dialer: &pipeDialer{c: agentEnd}, Timeout: 300 * time.Millisecond}).Exchange(context.Background(), reportFor(key, sent, true)); err == nil || errors.Is(err, ErrRejected) || v.Accepted {
+		t.Errorf("stream with only a forged verdict: %+v %v", v, err)
+	}
+	agentEnd.Close()
 }
 
 // rawExchange speaks the protocol by hand: hello, read challenge, then send payload as a report.
@@ -257,6 +375,55 @@ func TestReplayedReport(t *testing.T) {
 	})
 	if res := h.last(); res.Authenticated {
 		t.Errorf("mis-sealed result %+v", res)
+	}
+}
+
+// A challenge answers one report: on a stream (where the server keeps reading after a verdict)
+// the same authentic report sent again under the used nonce is refused as unchallenged.
+func TestChallengeSingleUse(t *testing.T) {
+	key := newKey(t)
+	hostEnd, guestEnd := net.Pipe()
+	results := make(chan Result, 4)
+	srv := &Server{Key: key, Sent: sent, OnResult: func(r Result) { results <- r }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.ServeStream(ctx, hostEnd, "serial")
+	defer guestEnd.Close()
+	guestEnd.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := NewFrameReader(guestEnd, true)
+	hello := func() Challenge {
+		t.Helper()
+		hn := make([]byte, NonceSize)
+		rand.Read(hn)
+		body, _ := json.Marshal(Hello{Nonce: hn, BootID: "b", MAC: HelloMAC(key, hn, "b")})
+		go WriteFrame(guestEnd, TypeHello, body)
+		typ, payload, err := fr.Next()
+		var ch Challenge
+		if err != nil || typ != TypeChallenge || decodeStrict(payload, &ch) != nil {
+			t.Fatalf("want a challenge, got frame type %d, %v", typ, err)
+		}
+		return ch
+	}
+	ch := hello()
+	r := reportFor(key, sent, true)
+	r.Version, r.Nonce = Version, ch.Nonce
+	sealed, _ := seal(key, labelReport, ch.Nonce, r)
+	go WriteFrame(guestEnd, TypeReport, sealed)
+	if typ, _, err := fr.Next(); err != nil || typ != TypeVerdict {
+		t.Fatalf("verdict: %d %v", typ, err)
+	}
+	if first := <-results; !first.Accepted {
+		t.Fatalf("first report: %+v", first)
+	}
+	// Replayed within the stream; net.Pipe's Write returns once the server has read it all.
+	if err := WriteFrame(guestEnd, TypeReport, sealed); err != nil {
+		t.Fatal(err)
+	}
+	// The server handles a stream's frames in order: the challenge to the next hello means the
+	// replayed report has been dealt with.
+	hello()
+	if len(results) != 0 || srv.Refused.Load() != 1 {
+		t.Errorf("the report sent again under a used nonce: %d more results, %d refused", len(results), srv.Refused.Load())
 	}
 }
 
