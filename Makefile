@@ -6,11 +6,12 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help bench nix monitoring units build test lint fuzz-smoke fixtures demo e2e nested clean
+.PHONY: help bench nix monitoring units build test mutation lint fuzz-smoke fixtures demo e2e nested clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
 	@echo "make test        unit and integration tests (the README's test command)"
+	@echo "make mutation    disable each security guard in a scratch copy; a test must fail for each"
 	@echo "make lint        gofmt, go vet, staticcheck"
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
@@ -30,6 +31,11 @@ build:
 
 test:
 	$(GO) test -race -count=1 ./...
+
+# Each security guard in test/mutation/guards.go disabled in turn; exits non-zero if a test
+# suite lets one through. Run after make test: it reuses that build cache.
+mutation:
+	test/mutation/run.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$(find cmd pkg test -name '*.go' 2>/dev/null)); \

@@ -1,0 +1,118 @@
+package main
+
+// guards are the security checks whose removal a test must notice. Each disables one check by
+// replacing Old with New; Old must occur exactly once in the non-test Go files of the tree, so a
+// guard that moved or changed fails the run instead of silently testing nothing. When code
+// changes, update Old (and New) here: the message names the guard.
+//
+// Packages are the tests run against the mutant (the package the guard lives in is always
+// added): the ones expected to catch it, kept few so that the run stays fast.
+var guards = []guard{
+	{
+		Name:     "report MAC",
+		Why:      "the host believes only reports MACed under the launch key and this exchange's nonce",
+		Old:      "if err := open(s.Key, labelReport, nonce, payload, &r); err != nil {",
+		New:      "if err := decodeStrict(payload[min(len(payload), 32):], &r); err != nil {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "verdict MAC",
+		Why:      "the agent believes only verdicts MACed under the launch key and its nonce",
+		Old:      "if err := open(c.Key, labelVerdict, ch.Nonce, payload, &v); err != nil {",
+		New:      "if err := decodeStrict(payload[min(len(payload), 32):], &v); err != nil {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "nonce single use",
+		Why:      "a challenge answers one report; a second report under it is unchallenged",
+		Old:      "\t\t\tnonce = nil\n\t\t\tif !resync {",
+		New:      "\t\t\tif !resync {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "nonce freshness",
+		Why:      "every challenge carries a new random nonce, so a recorded report cannot be replayed",
+		Old:      "_, _ = rand.Read(nonce)",
+		New:      "_, _ = rand.Read(nonce[:0])",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "vsock CID check",
+		Why:      "only the VM's own CID may talk to its launcher's vsock port",
+		Old:      "if a, ok := c.RemoteAddr().(*vsock.Addr); ok && a.ContextID == f.CID {",
+		New:      "if _, ok := c.RemoteAddr().(*vsock.Addr); ok {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "per-credential MAC",
+		Why:      "the host compares each credential's MAC, not only its length",
+		Old:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
+		New:      "case g.Bytes != c.Value.Len():",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "reported length",
+		Why:      "the host compares the length the guest reports with the length sent",
+		Old:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
+		New:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())):",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "manifest length (bytes)",
+		Why:      "the guest checks a credential's exact byte length against the manifest",
+		Old:      "case r.Bytes != nil && n != *r.Bytes:",
+		New:      "case false && r.Bytes != nil && n != *r.Bytes:",
+		Packages: []string{"./pkg/verify"},
+	},
+	{
+		Name:     "manifest length (range)",
+		Why:      "the guest checks min_bytes/max_bytes",
+		Old:      "case r.MinBytes != nil && n < *r.MinBytes, r.MaxBytes != nil && n > *r.MaxBytes:",
+		New:      "case false:",
+		Packages: []string{"./pkg/verify"},
+	},
+	{
+		Name:     "manifest: unknown field",
+		Why:      "a misspelt top-level field is an error, not ignored",
+		Old:      `return p.errf(path, "unknown field")`,
+		New:      `var skip json.RawMessage; return p.d.Decode(&skip)`,
+		Packages: []string{"./pkg/manifest"},
+	},
+	{
+		Name:     "manifest: unknown rule field",
+		Why:      `a misspelt rule ("byte": 44) is an error, not a rule that checks nothing`,
+		Old:      `err = p.errf(fpath, "unknown field")`,
+		New:      `var skip json.RawMessage; err = p.d.Decode(&skip)`,
+		Packages: []string{"./pkg/manifest"},
+	},
+	{
+		Name:     "manifest: duplicate key",
+		Why:      "a key given twice is an error, not last-wins",
+		Old:      "if seen[key] {",
+		New:      "if false && seen[key] {",
+		Packages: []string{"./pkg/manifest"},
+	},
+	{
+		Name:     "secret redaction (credential.Value)",
+		Why:      "every way Go prints or encodes a Value shows only its length",
+		Old:      `func (v Value) redacted() string { return "[redacted " + strconv.Itoa(v.Len()) + " bytes]" }`,
+		New:      `func (v Value) redacted() string { _ = strconv.Itoa; return string(v.Bytes()) }`,
+		Packages: []string{"./pkg/credential"},
+	},
+	{
+		Name:     "secret redaction (agent log)",
+		Why:      "the agent logs the value of non-secret credentials only",
+		Old:      "if !f.Secret && f.Value.Len() > 0 && f.Status != verify.Unexpected {",
+		New:      "if f.Value.Len() > 0 {",
+		Packages: []string{"./pkg/agent"},
+	},
+	{
+		Name:      "launcher non-dumpable",
+		Why:       "the launcher holding the secrets cannot be ptraced or core-dumped",
+		Old:       "return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)",
+		New:       "return unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)",
+		Packages:  []string{"./cmd/host-launcher"},
+		Run:       "TestNonDumpable",
+		NeedsRoot: true,
+	},
+}
