@@ -21,6 +21,7 @@ import (
 
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
+	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/testkit"
@@ -294,7 +295,7 @@ func TestRunAcknowledges(t *testing.T) {
 			rand.Read(key)
 			leaks.Add("credlink.key", key)
 			sock := filepath.Join(t.TempDir(), "ack.sock")
-			l, err := ack.ListenUnix(sock)
+			l, err := listen.Unix(sock)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/sources"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 // smuggle is what a key holder in the guest would like the host's service manager to read.
@@ -176,7 +177,7 @@ func TestGuestNotifyFloodBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs testkit.SyncBuffer
 	lim := &logging.Limiter{Logger: logging.New(&logs, true, slog.LevelInfo)}
 	out := make(chan guestMessage, 1024)
 	ctx, cancel := context.WithCancel(context.Background())

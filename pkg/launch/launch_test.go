@@ -2,7 +2,6 @@ package launch
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/credlink/credlink/pkg/logging"
 	"github.com/credlink/credlink/pkg/sdnotify"
 	"github.com/credlink/credlink/pkg/smbios"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 var secrets = map[string]string{
@@ -30,13 +29,8 @@ var secrets = map[string]string{
 
 const manifestOK = `{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"min_bytes": 8}, "ENVIRONMENT": {"secret": false}}, "unexpected": "fail"}`
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// leaks searches output for any form of the secrets.
+var leaks = testkit.NewSecrets(secrets)
 
 // env is one test's launch environment: credentials directory, manifest, notify socket, logs.
 type env struct {
@@ -44,12 +38,12 @@ type env struct {
 	dir    string
 	creds  string
 	notify *sdnotify.Listener
-	logs   *syncBuf
+	logs   *testkit.SyncBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, dir: shortTempDir(t), logs: &syncBuf{}}
+	e := &env{t: t, dir: shortTempDir(t), logs: &testkit.SyncBuffer{}}
 	e.creds = filepath.Join(e.dir, "creds")
 	os.Mkdir(e.creds, 0o700)
 	for n, v := range secrets {
@@ -85,11 +79,7 @@ func localOpts(c *Config) *Local { return c.Hypervisor.(*Local) }
 
 func (e *env) assertNoSecrets(what, s string) {
 	e.t.Helper()
-	for name, v := range secrets {
-		if strings.Contains(s, v) || strings.Contains(s, v[:16]) {
-			e.t.Errorf("%s contains the %s value", what, name)
-		}
-	}
+	leaks.CheckString(e.t, what, s)
 }
 
 func (e *env) statuses() string {

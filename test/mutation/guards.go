@@ -102,7 +102,7 @@ var guards = []guard{
 	{
 		Name:     "secret redaction (agent log)",
 		Why:      "the agent logs the value of non-secret credentials only",
-		Old:      "if !f.Secret && f.Value.Len() > 0 && f.Status != verify.Unexpected {",
+		Old:      "if !f.Secret && f.Value.Len() > 0 && f.Status != credential.StatusUnexpected {",
 		New:      "if f.Value.Len() > 0 {",
 		Packages: []string{"./pkg/agent"},
 	},
