@@ -2,11 +2,14 @@ package launch
 
 // This file turns the test binary into stand-ins for the programs host-launcher starts, selected
 // by CREDLINK_FAKE: "agent-sleep" (a guest that never acknowledges), "agent-crash" (a guest that
-// dies at once), "qemu" (records its argv and a digest of each inherited pipe, then idles) and
+// dies at once), "agent-junk-first" (sends forged reports, then becomes the real agent), "qemu" (records its argv and a digest of each inherited pipe, then idles) and
 // "cloud-hypervisor" (the REST API of cloud-hypervisor, see fakech_test.go).
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +22,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/credlink/credlink/pkg/ack"
+	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
 	"github.com/credlink/credlink/pkg/testkit"
 )
@@ -38,6 +43,9 @@ func TestMain(m *testing.M) {
 	case "agent-crash":
 		fmt.Fprintln(os.Stderr, "fake agent: crashing")
 		os.Exit(7)
+	case "agent-junk-first":
+		fakeJunkFirst()
+		return
 	case "qemu":
 		fakeQEMU()
 		return
@@ -47,6 +55,7 @@ func TestMain(m *testing.M) {
 	}
 	testBin, _ = os.Executable()
 	agentBin = testkit.MustBin("guest-agent")
+	os.Setenv("FAKE_REAL_AGENT", agentBin)
 	testkit.Main(m)
 }
 
@@ -101,4 +110,59 @@ func fakeQEMU() {
 	case <-time.After(time.Minute):
 	}
 	os.Exit(0)
+}
+
+// fakeJunkFirst is a local guest that holds the launch key (it reads credlink.key like the real
+// agent) but first sends three reports that do not verify (random bytes where the sealed report
+// belongs, after a proper hello), then execs the real guest-agent ($FAKE_REAL_AGENT) with its
+// arguments. It says on stderr how far each forged exchange got.
+func fakeJunkFirst() {
+	var sys string
+	for i, a := range os.Args {
+		if a == "--sysfs" && i+1 < len(os.Args) {
+			sys = os.Args[i+1]
+		}
+	}
+	set, err := credential.SMBIOSSource{Sysfs: sys}.Read()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake agent:", err)
+		os.Exit(10)
+	}
+	addrCred, okA := set.Get(credential.AckCredential)
+	keyCred, okK := set.Get(credential.KeyCredential)
+	if !okA || !okK {
+		os.Exit(11)
+	}
+	addr, err := ack.ParseAddress(string(addrCred.Value.Bytes()))
+	if err != nil {
+		os.Exit(12)
+	}
+	key := keyCred.Value.Bytes()
+	for i := range 3 {
+		conn, err := addr.Dialer().Dial(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake agent: dial:", err)
+			continue
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		nonce := make([]byte, ack.NonceSize)
+		rand.Read(nonce)
+		hello, _ := json.Marshal(ack.Hello{Nonce: nonce, BootID: "junk", MAC: ack.HelloMAC(key, nonce, "junk")})
+		ack.WriteFrame(conn, ack.TypeHello, hello)
+		if typ, _, err := ack.NewFrameReader(conn, false).Next(); err != nil || typ != ack.TypeChallenge {
+			fmt.Fprintln(os.Stderr, "fake agent: no challenge:", typ, err)
+			conn.Close()
+			continue
+		}
+		junk := make([]byte, 96)
+		rand.Read(junk)
+		ack.WriteFrame(conn, ack.TypeReport, junk)
+		io.ReadAll(conn) // the host closes without a verdict
+		conn.Close()
+		fmt.Fprintf(os.Stderr, "fake agent: forged report %d sent\n", i+1)
+	}
+	real := os.Getenv("FAKE_REAL_AGENT")
+	err = syscall.Exec(real, append([]string{real}, os.Args[1:]...), os.Environ())
+	fmt.Fprintln(os.Stderr, "fake agent: exec:", err)
+	os.Exit(13)
 }

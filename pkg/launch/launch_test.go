@@ -229,6 +229,28 @@ func TestTimeoutAndCrash(t *testing.T) {
 	}
 }
 
+// TestUnauthenticatedReportsIgnored: reports that do not verify under the launch key (here from
+// a key holder in the guest, before its real agent runs) neither fail the launch nor pass it:
+// the launcher waits for the authentic one.
+func TestUnauthenticatedReportsIgnored(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("CREDLINK_FAKE", "agent-junk-first")
+	c := e.local()
+	localOpts(c).Agent = testBin
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := c.Run(ctx, func(Outcome) { cancel() })
+	if err != nil || !out.Ready || out.Accepted == nil || out.Accepted.Report.BootID == "junk" {
+		t.Fatalf("Run: %v %+v\n%s", err, out, e.logs.String())
+	}
+	if n := strings.Count(e.logs.String(), "forged report"); n != 3 {
+		t.Errorf("%d forged reports sent, want 3:\n%s", n, e.logs.String())
+	}
+	if !strings.Contains(e.logs.String(), "refused unauthenticated report") {
+		t.Errorf("the forged reports were not refused as unauthenticated:\n%s", e.logs.String())
+	}
+	e.assertClean()
+}
+
 func TestSIGTERMWhileWaiting(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("CREDLINK_FAKE", "agent-sleep")

@@ -1,8 +1,8 @@
 // Command mutation checks that credlink's tests notice when a security guard is gone: for each
 // guard listed in guards.go it disables the check in a scratch copy of the tree (one exact
 // textual replacement, which must match exactly once), runs the tests of the packages that
-// should catch it, and requires at least one test to fail. It prints a table guard → failing
-// tests and exits 1 if any mutant survives, 2 if a guard cannot be found or a mutant does not
+// should catch it (with -failfast: one failing test is enough), and requires at least one test
+// to fail. It prints a table guard → failing tests and exits 1 if any mutant survives, 2 if a guard cannot be found or a mutant does not
 // compile (the table is out of date), 3 if the tests fail without any mutation.
 //
 //	test/mutation/run.sh [-only REGEXP] [-race=false] [-keep]   (or: make mutation)
@@ -112,6 +112,7 @@ func run(only string, race, keep bool) int {
 	}
 	fmt.Fprintf(os.Stderr, "mutation: %d guards; baseline: go test %s\n", len(sel), strings.Join(all, " "))
 	base := goTest(tree, all, "", race, filepath.Join(scratch, "baseline.log"))
+	fmt.Fprintf(os.Stderr, "mutation: baseline passed in %v\n", base.took.Round(100*time.Millisecond))
 	if base.err != nil || len(base.killedBy) > 0 {
 		fmt.Fprintf(os.Stderr, "mutation: the tests fail without any mutation (%v %v); see %s\n", base.err, base.killedBy, filepath.Join(scratch, "baseline.log"))
 		keepOnFailure(scratch, keep)
@@ -124,8 +125,8 @@ func run(only string, race, keep bool) int {
 			results[i].skipped = "not run: its test needs root"
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "mutation: %-38s %s:%d\n", g.Name, g.file, g.line)
 		results[i] = mutate(tree, g, race, filepath.Join(scratch, fmt.Sprintf("mutant-%02d.log", i)))
+		fmt.Fprintf(os.Stderr, "mutation: %-42s %s:%d  %v\n", g.Name, g.file, g.line, results[i].took.Round(100*time.Millisecond))
 	}
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -312,7 +313,7 @@ func mutate(tree string, g guard, race bool, logPath string) outcome {
 		return outcome{err: err}
 	}
 	defer os.WriteFile(p, orig, 0o644)
-	return goTest(tree, g.packages(), g.Run, race, logPath)
+	return goTest(tree, g.packages(), g.Run, race, logPath, "-failfast") // one failing test is enough
 }
 
 // testEvent is one line of go test -json (cmd/test2json).
@@ -327,9 +328,9 @@ type testEvent struct {
 // goTest runs the tests of pkgs in tree and returns the tests that failed. A package that does
 // not build is an error (a mutant must compile to say anything); a package that fails with no
 // failing test (a panic in TestMain, a timeout, a race found at exit) counts as its own name.
-func goTest(tree string, pkgs []string, runFilter string, race bool, logPath string) outcome {
+func goTest(tree string, pkgs []string, runFilter string, race bool, logPath string, flags ...string) outcome {
 	start := time.Now()
-	args := []string{"test", "-json", "-count=1", "-timeout=5m"}
+	args := append([]string{"test", "-json", "-count=1", "-timeout=5m"}, flags...)
 	if race {
 		args = append(args, "-race")
 	}
