@@ -12,7 +12,6 @@ func TestDependencyBoundaries(t *testing.T) {
 	const m = testkit.Module
 	testkit.CheckDeps(t, m+"/cmd/guest-agent", map[string]string{
 		m + "/pkg/launch":        "the launcher (hypervisors, host credentials) belongs to host-launcher",
-		m + "/pkg/sdnotify":      "the notify listener is the host's and the tests'; the agent sends with go-systemd",
 		m + "/cmd/host-launcher": "host-launcher is the host's",
 		m + "/pkg/testkit":       "test helpers are for _test.go files",
 		"testing":                "a shipped binary does not link the testing package",

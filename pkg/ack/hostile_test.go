@@ -20,6 +20,7 @@ import (
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/listen"
 	"github.com/credlink/credlink/pkg/logging"
+	"github.com/credlink/credlink/pkg/testkit"
 )
 
 // A key holder (guest root, a compromised agent) controls every string of its report. None of
@@ -71,7 +72,7 @@ func TestKeyHolderReportTextIsValidated(t *testing.T) {
 // exchanges used to write 2,000 journal lines in about a second, for the VM's lifetime.
 func TestUnauthenticatedFloodLogIsRateLimited(t *testing.T) {
 	key := newKey(t)
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	h := startServer(t, key, func(s *Server) { s.Logger = logging.New(&buf, true, slog.LevelInfo) })
 	other := newKey(t)
 	kinds := []func(c net.Conn){
@@ -115,18 +116,6 @@ type connDialer struct{ c net.Conn }
 
 func (d connDialer) Dial(context.Context) (Conn, error) { return nopCloser{d.c}, nil }
 func (connDialer) Stream() bool                         { return false }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // holdConnections keeps n connections open to path, re-opening each one as soon as the host
 // closes it, until ctx ends: the cheap flood the review used (negligible CPU for the peer).

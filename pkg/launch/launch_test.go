@@ -394,7 +394,8 @@ func TestQEMUProcessHygiene(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("CREDLINK_FAKE", "qemu")
 	t.Setenv("FAKE_QEMU_OUT", filepath.Join(e.dir, "qemu.rec"))
-	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35"}})
+	marker := fmt.Sprintf("hygiene-%d", os.Getpid()) // recognises the fake among all processes
+	c := e.config(&QEMU{Binary: testBin, AckVia: "serial", Argv: []string{"-machine", "q35", "-name", marker}})
 	c.AckTimeout = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -423,7 +424,7 @@ func TestQEMUProcessHygiene(t *testing.T) {
 			}
 			scanned[d.Name()]++
 			e.assertNoSecrets("/proc/"+d.Name()+"/"+f, string(b))
-			if f == "cmdline" && strings.Contains(string(b), "type=11,path=/dev/fd/3\x00") {
+			if f == "cmdline" && strings.Contains(string(b), "\x00-name\x00"+marker+"\x00") {
 				fakeQEMU = append(fakeQEMU, d.Name())
 			}
 		}
