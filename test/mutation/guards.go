@@ -37,6 +37,27 @@ var guards = []guard{
 		Packages: []string{"./pkg/ack"},
 	},
 	{
+		Name:     "hello MAC (proof of the key)",
+		Why:      "the host challenges only a hello MACed under the launch key",
+		Old:      "if !hmac.Equal(h.MAC, HelloMAC(s.Key, h.Nonce, h.BootID)) {",
+		New:      "if false && !hmac.Equal(h.MAC, HelloMAC(s.Key, h.Nonce, h.BootID)) {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "report fields validated",
+		Why:      "an authentic report's text (names, statuses, VM) is checked before any of it is repeated",
+		Old:      "if err := validateReport(&r); err != nil {",
+		New:      "if err := validateReport(&r); false && err != nil {",
+		Packages: []string{"./pkg/ack"},
+	},
+	{
+		Name:     "notification fields refuse control characters",
+		Why:      "a newline in a value would let its author add READY=1 or MAINPID= to the datagram",
+		Old:      "return r < 0x20 || r == 0x7f }); i >= 0 {",
+		New:      "return r < 0x20 || r == 0x7f }); false && i >= 0 {",
+		Packages: []string{"./pkg/sdnotify"},
+	},
+	{
 		Name:     "vsock CID check",
 		Why:      "only the VM's own CID may talk to its launcher's vsock port",
 		Old:      "if a, ok := c.RemoteAddr().(*vsock.Addr); ok && a.ContextID == f.CID {",
