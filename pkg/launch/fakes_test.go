@@ -25,6 +25,7 @@ import (
 	"github.com/credlink/credlink/pkg/ack"
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/smbios"
+	"github.com/credlink/credlink/pkg/sources"
 	"github.com/credlink/credlink/pkg/testkit"
 )
 
@@ -123,7 +124,7 @@ func fakeJunkFirst() {
 			sys = os.Args[i+1]
 		}
 	}
-	set, err := credential.SMBIOSSource{Sysfs: sys}.Read()
+	set, err := sources.SMBIOS{Sysfs: sys, Systemd: credential.SystemdLatest}.Read()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake agent:", err)
 		os.Exit(10)

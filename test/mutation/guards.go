@@ -62,7 +62,7 @@ var guards = []guard{
 		Why:      "only the VM's own CID may talk to its launcher's vsock port",
 		Old:      "if a, ok := c.RemoteAddr().(*vsock.Addr); ok && a.ContextID == f.CID {",
 		New:      "if _, ok := c.RemoteAddr().(*vsock.Addr); ok {",
-		Packages: []string{"./pkg/ack"},
+		Packages: []string{"./pkg/listen"},
 	},
 	{
 		Name:     "per-credential MAC",
