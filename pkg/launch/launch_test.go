@@ -166,7 +166,10 @@ func TestLocalRejectedStops(t *testing.T) {
 	os.WriteFile(gm, []byte(strings.Replace(manifestOK, `"bytes": 44`, `"bytes": 40`, 1)), 0o600)
 	localOpts(c).Manifest = gm
 	start := time.Now()
-	out, err := c.Run(context.Background(), func(Outcome) { t.Error("READY reached") })
+	// A wrong READY=1 ends the launch at once: the failure shows now, not at a timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, err := c.Run(ctx, func(Outcome) { t.Error("READY reached"); cancel() })
 	if !errors.Is(err, ErrNotDelivered) || ExitCode(err) != ExitNotDelivered || out.Ready {
 		t.Fatalf("err %v out %+v", err, out)
 	}
