@@ -25,6 +25,7 @@ func Run(t testing.TB, timeout time.Duration, env []string, bin string, args ...
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = 5 * time.Second // a grandchild holding the output pipes must not hang Run
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
