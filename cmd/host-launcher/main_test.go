@@ -422,7 +422,7 @@ func TestLocalLaunchStopSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(rt) })
-			cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
+			cmd := exec.Command(launcherBin(t), "run", "--vm", "web", "--hypervisor", "local", "--runtime-dir", rt,
 				"--credential", "API_KEY=api", "--credential", "DB_PASSWORD=db", "--manifest", f.manifest, "--agent", hangingAgent(t))
 			cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
 			var se bytes.Buffer

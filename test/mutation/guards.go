@@ -109,9 +109,16 @@ var guards = []guard{
 	{
 		Name:     "manifest: duplicate key",
 		Why:      "a key given twice is an error, not last-wins",
-		Old:      "if seen[key] {",
-		New:      "if false && seen[key] {",
+		Old:      "if seen[key] {\n\t\t\treturn p.errf(kpath, \"duplicate key\")",
+		New:      "if false && seen[key] {\n\t\t\treturn p.errf(kpath, \"duplicate key\")",
 		Packages: []string{"./pkg/manifest"},
+	},
+	{
+		Name:     "--vm-config: duplicate key",
+		Why:      "a cloud-hypervisor VmConfig key given twice is refused, not last-wins",
+		Old:      "if seen[key] {\n\t\t\treturn fmt.Errorf(\"%s.%s is given twice",
+		New:      "if false && seen[key] {\n\t\t\treturn fmt.Errorf(\"%s.%s is given twice",
+		Packages: []string{"./pkg/launch"},
 	},
 	{
 		Name:     "secret redaction (credential.Value)",
