@@ -67,15 +67,15 @@ var guards = []guard{
 	{
 		Name:     "per-credential MAC",
 		Why:      "the host compares each credential's MAC, not only its length",
-		Old:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
+		Old:      "case !hmac.Equal(g.MAC, mac(c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
 		New:      "case g.Bytes != c.Value.Len():",
 		Packages: []string{"./pkg/ack"},
 	},
 	{
 		Name:     "reported length",
 		Why:      "the host compares the length the guest reports with the length sent",
-		Old:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
-		New:      "case !hmac.Equal(g.MAC, CredentialMAC(s.Key, c.Name, c.Value.Bytes())):",
+		Old:      "case !hmac.Equal(g.MAC, mac(c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
+		New:      "case !hmac.Equal(g.MAC, mac(c.Name, c.Value.Bytes())):",
 		Packages: []string{"./pkg/ack"},
 	},
 	{
