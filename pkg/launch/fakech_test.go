@@ -192,6 +192,7 @@ type fakeCH struct {
 	guest      *exec.Cmd
 	runDir     string
 	quit       chan struct{}
+	pid1       sync.WaitGroup // the fake guest systemd's notification, reported before exit
 }
 
 func fakeCloudHypervisor() {
@@ -258,6 +259,14 @@ func fakeCloudHypervisor() {
 	go srv.Serve(l)
 	<-f.quit
 	l.Close()
+	// The fake PID 1 reports how long the host held its connection only after the host closed
+	// it, which may be just before the VMM is told to exit: give it a moment to say so.
+	reported := make(chan struct{})
+	go func() { f.pid1.Wait(); close(reported) }()
+	select {
+	case <-reported:
+	case <-time.After(2 * time.Second):
+	}
 	os.Exit(0)
 }
 
@@ -440,7 +449,9 @@ func (f *fakeCH) startGuest() error {
 		if rest, ok := strings.CutPrefix(s, "io.systemd.credential:vmm.notify_socket=vsock-stream:2:"); ok && f.cfg.Vsock != nil && os.Getenv("FAKE_CH_GUEST_READY_AFTER") != "" {
 			delay, _ := time.ParseDuration(os.Getenv("FAKE_CH_GUEST_READY_AFTER"))
 			path := f.cfg.Vsock.Socket + "_" + rest
+			f.pid1.Add(1)
 			go func() {
+				defer f.pid1.Done()
 				time.Sleep(delay)
 				c, err := net.Dial("unix", path)
 				if err != nil {

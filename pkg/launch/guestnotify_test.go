@@ -103,8 +103,7 @@ func TestCloudHypervisorWaitGuestBoot(t *testing.T) {
 					t.Errorf("log:\n%s", e.logs.String())
 				}
 				// The fake PID 1 measured how long the host kept its connection open.
-				time.Sleep(100 * time.Millisecond)
-				m := regexp.MustCompile(`host closed after (\S+)`).FindStringSubmatch(e.logs.String())
+				m, _ := e.logs.WaitFor(5*time.Second, regexp.MustCompile(`host closed after (\S+)`))
 				if m == nil {
 					t.Errorf("the guest's notification was not answered:\n%s", e.logs.String())
 				} else if d, _ := time.ParseDuration(m[1]); d > 200*time.Millisecond {
