@@ -68,7 +68,7 @@ var guards = []guard{
 		Name:     "per-credential MAC",
 		Why:      "the host compares each credential's MAC, not only its length",
 		Old:      "case !hmac.Equal(g.MAC, mac(c.Name, c.Value.Bytes())) || g.Bytes != c.Value.Len():",
-		New:      "case g.Bytes != c.Value.Len():",
+		New:      "case g.Bytes != c.Value.Len() || mac == nil:", // mac stays used; never nil
 		Packages: []string{"./pkg/ack"},
 	},
 	{
