@@ -698,7 +698,7 @@ func TestCommandsReadingCredentialsAreHardened(t *testing.T) {
 			}
 		}
 		syscall.SetNonblock(fd, false)
-		cmd := exec.Command(filepath.Join(binDir, "host-launcher"), "plan", "--format", format, "--vm", "web", "--hypervisor", "qemu",
+		cmd := exec.Command(launcherBin(t), "plan", "--format", format, "--vm", "web", "--hypervisor", "qemu",
 			"--ack-via", "serial", "--runtime-dir", f.dir, "--credential", "API_KEY=api", "--", "-machine", "q35")
 		cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+f.creds)
 		cmd.Stdout = w

@@ -427,7 +427,7 @@ func TestMalformedHelloLogIsBounded(t *testing.T) {
 		{"bad string", `{"boot_id":"` + strings.Repeat("GUEST-TEXT", 90) + `\q"}`},
 		{"wrong type", `{"nonce":"` + strings.Repeat("GUEST-TEXT", 90) + `"}`},
 	} {
-		var buf syncBuffer
+		var buf testkit.SyncBuffer
 		h := startServer(t, key, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
 		c, err := net.Dial("unix", h.path)
 		if err != nil {

@@ -246,7 +246,7 @@ func TestRejectionsAfterReadyAreRateLimited(t *testing.T) {
 		{"unauthenticated", repeat(forged, 50), 0},
 		{"reboots", repeat(rebooted, 20), 20},
 	} {
-		var buf syncBuf
+		var buf testkit.SyncBuffer
 		log := slog.New(slog.NewTextHandler(&buf, nil))
 		lim := &logging.Limiter{Logger: log, Now: func() time.Time { return time.Unix(0, 0) }}
 		for _, r := range tc.results {

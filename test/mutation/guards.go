@@ -165,8 +165,8 @@ var guards = []guard{
 	{
 		Name:      "launcher non-dumpable",
 		Why:       "the launcher holding the secrets cannot be ptraced or core-dumped",
-		Old:       "return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)",
-		New:       "return unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)",
+		Old:       "if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {\n\t\treturn fmt.Errorf(\"PR_SET_DUMPABLE",
+		New:       "if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {\n\t\treturn fmt.Errorf(\"PR_SET_DUMPABLE",
 		Packages:  []string{"./cmd/host-launcher"},
 		Run:       "TestNonDumpable",
 		NeedsRoot: true,
