@@ -161,12 +161,23 @@ func (ch *chVM) callWithFDs(ctx context.Context, method, endpoint string, body a
 		_ = uc.SetDeadline(dl)
 	}
 	msg := append([]byte(fmt.Sprintf("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", method, endpoint, len(b))), b...)
-	n, _, err := uc.WriteMsgUnix(msg, unix.UnixRights(fds...), nil)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	n, _, err := uc.WriteMsgUnix(msg, oob, nil)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := uc.Write(msg[n:]); err != nil {
-		return nil, err
+	// Write only a rest that exists: a zero-length write(2) is not a no-op on a Unix stream
+	// socket. Once cloud-hypervisor has read the whole request, answered and closed the
+	// connection (Connection: close), the kernel has marked our end shut down and even an empty
+	// write fails with EPIPE (linux net/unix/af_unix.c unix_stream_sendmsg tests SEND_SHUTDOWN
+	// before looking at the length), turning a successful vm.add-net into an error.
+	if n < len(msg) {
+		if _, err := uc.Write(msg[n:]); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(uc), nil)
 	if err != nil {
