@@ -161,11 +161,7 @@ func (ch *chVM) callWithFDs(ctx context.Context, method, endpoint string, body a
 		_ = uc.SetDeadline(dl)
 	}
 	msg := append([]byte(fmt.Sprintf("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", method, endpoint, len(b))), b...)
-	n, _, err := uc.WriteMsgUnix(msg, unix.UnixRights(fds...), nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := uc.Write(msg[n:]); err != nil {
+	if err := sendWithRights(uc, msg, fds); err != nil {
 		return nil, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(uc), nil)
@@ -191,4 +187,36 @@ func (ch *chVM) answer(method, endpoint string, resp *http.Response) ([]byte, er
 		msg = msg[:200] + "…"
 	}
 	return nil, &APIError{Method: method, Path: endpoint, Status: resp.StatusCode, Body: msg}
+}
+
+// unixStreamWriter is the part of *net.UnixConn that sendWithRights uses.
+type unixStreamWriter interface {
+	WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error)
+	Write(b []byte) (int, error)
+}
+
+// sendWithRights writes msg with fds attached to its first bytes (no control message when fds
+// is empty), then whatever rest a short sendmsg left. Errors are the socket's, unwrapped.
+func sendWithRights(c unixStreamWriter, msg []byte, fds []int) error {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	n, _, err := c.WriteMsgUnix(msg, oob, nil)
+	if err != nil {
+		return err
+	}
+	// Write only a rest that exists: a zero-length write(2) is not a no-op on a Unix stream
+	// socket. Once cloud-hypervisor has read the whole request, answered and closed the
+	// connection (Connection: close), the kernel has marked our end shut down and even an empty
+	// write fails with EPIPE (linux net/unix/af_unix.c unix_stream_sendmsg tests SEND_SHUTDOWN
+	// before looking at the length), turning a successful vm.add-net into an error.
+	for n < len(msg) {
+		m, err := c.Write(msg[n:])
+		if err != nil {
+			return err
+		}
+		n += m
+	}
+	return nil
 }
