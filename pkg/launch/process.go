@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,6 +71,10 @@ func (p *process) startProcess() error {
 // thread for the child's lifetime: a tenth of a waiting launcher's threads, which count against
 // kernel.pid_max on a host running thousands of VMs. Without a pidfd (pidfd < 0) it returns at
 // once and the caller's Wait blocks as before.
+//
+// The wait wakes every exitRecheck to ask the kernel directly (poll(2) on the pidfd): under load
+// the tests saw a launcher wait out its whole shutdown grace for a child that had exited, and a
+// missed wake-up must cost seconds, not the launch. An idle launcher pays one wake-up per period.
 func awaitExit(pidfd int) {
 	if pidfd < 0 {
 		return
@@ -84,14 +89,33 @@ func awaitExit(pidfd int) {
 	if err != nil {
 		return
 	}
-	first := true
-	_ = rc.Read(func(uintptr) bool {
-		if first {
-			first = false
-			return false // wait for readability
+	for {
+		if err := f.SetReadDeadline(time.Now().Add(exitRecheck)); err != nil {
+			return // not pollable after all: the caller's Wait blocks instead
 		}
-		return true
-	})
+		first := true
+		err := rc.Read(func(uintptr) bool {
+			if first {
+				first = false
+				return false // wait for readability
+			}
+			return true
+		})
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || pidfdExited(pidfd) {
+			return
+		}
+	}
+}
+
+// exitRecheck bounds how long a missed pidfd wake-up can delay noticing a child's exit.
+const exitRecheck = 2 * time.Second
+
+// pidfdExited reports whether the process behind pidfd has exited (pidfd_open(2): the pidfd
+// polls readable once it has).
+func pidfdExited(pidfd int) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n > 0
 }
 
 func (p *process) done() <-chan struct{} { return p.exit }
