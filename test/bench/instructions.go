@@ -320,37 +320,18 @@ func launcherInstructions(work, bin string) (int64, string) {
 }
 
 // guestTreeAck is guestTree with the launcher's control credentials first, as host-launcher
-// orders them, then n credentials.
+// orders them, then n credentials (shortened a little more than guestTree's so that 253 and
+// the two control credentials fit one Type 11 structure).
 func guestTreeAck(dir string, n int, addr string, key []byte) (sys, manifest string, sent []credential.Credential) {
 	size := 33
 	if n > 200 {
 		size = 10
 	}
-	creds := []credential.Credential{
+	control := []credential.Credential{
 		{Name: "credlink.ack", Value: credential.NewValue([]byte(addr))},
 		{Name: "credlink.key", Value: credential.NewValue(key)},
 	}
-	var m strings.Builder
-	m.WriteString(`{"credentials": {`)
-	for i := range n {
-		raw := make([]byte, size)
-		rand.Read(raw)
-		v := base64.StdEncoding.EncodeToString(raw)
-		name := fmt.Sprintf("CRED_%03d", i)
-		c := credential.Credential{Name: name, Value: credential.NewValue([]byte(v))}
-		creds = append(creds, c)
-		sent = append(sent, c)
-		if i > 0 {
-			m.WriteString(",")
-		}
-		fmt.Fprintf(&m, "%q: {\"bytes\": %d}", name, len(v))
-	}
-	m.WriteString("}}")
-	sys = filepath.Join(dir, "sys")
-	must(credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget))
-	manifest = filepath.Join(dir, "manifest.json")
-	must(os.WriteFile(manifest, []byte(m.String()), 0o600))
-	return sys, manifest, sent
+	return writeGuestTree(dir, n, size, control)
 }
 
 func instructions(work string) {

@@ -156,7 +156,14 @@ func guestTree(dir string, n int) (sys, manifest string) {
 	if n > 200 {
 		size = 12
 	}
-	var creds []credential.Credential
+	sys, manifest, _ = writeGuestTree(dir, n, size, nil)
+	return sys, manifest
+}
+
+// writeGuestTree writes a sysfs tree with control first, then n credentials CRED_000… of
+// base64(size random bytes), and a manifest listing those n; sent is the n credentials.
+func writeGuestTree(dir string, n, size int, control []credential.Credential) (sys, manifest string, sent []credential.Credential) {
+	creds := append([]credential.Credential{}, control...)
 	var m strings.Builder
 	m.WriteString(`{"credentials": {`)
 	for i := range n {
@@ -164,7 +171,9 @@ func guestTree(dir string, n int) (sys, manifest string) {
 		rand.Read(raw)
 		v := base64.StdEncoding.EncodeToString(raw)
 		name := fmt.Sprintf("CRED_%03d", i)
-		creds = append(creds, credential.Credential{Name: name, Value: credential.NewValue([]byte(v))})
+		c := credential.Credential{Name: name, Value: credential.NewValue([]byte(v))}
+		creds = append(creds, c)
+		sent = append(sent, c)
 		if i > 0 {
 			m.WriteString(",")
 		}
@@ -175,7 +184,7 @@ func guestTree(dir string, n int) (sys, manifest string) {
 	must(credential.WriteSMBIOSTree(sys, creds, credential.DefaultBudget))
 	manifest = filepath.Join(dir, "manifest.json")
 	must(os.WriteFile(manifest, []byte(m.String()), 0o600))
-	return sys, manifest
+	return sys, manifest, sent
 }
 
 func freePort() string {
