@@ -252,6 +252,9 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 // SMBIOS budget with the control credentials included. addr is where the agent will
 // acknowledge.
 func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	return c.prepare(addr, "", nil)
 }
 
@@ -295,10 +298,8 @@ func (c *Config) validate() error {
 // prepare is Prepare with the guest notification address (--wait-guest-boot), if any, and the
 // OEM strings the hypervisor's own configuration puts after ours (--vm-config's
 // platform.oem_strings), which share the Type 11 structure and so the budget.
+// The caller has validated c (setup, Prepare).
 func (c *Config) prepare(addr ack.Address, notifyAddr string, otherOEM []string) (*Prepared, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
 	user, err := c.loadCredentials()
 	if err != nil {
 		return nil, err
