@@ -140,7 +140,6 @@ type Prepared struct {
 	runDir     string // the launch's private directory (plans hide its random name)
 }
 
-// All is User then Control.
 // All is Control then User: the OEM strings' order. The control credentials go first so that a
 // guest whose systemd reads only part of the structure (see credential.Budget) still gets the
 // address and key it needs to report what it did receive.
