@@ -161,10 +161,10 @@ func vmConfigOEM(cfg map[string]any) []string {
 	return out
 }
 
-// loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
 // maxVMConfig bounds --vm-config: a VmConfig with every device is a few KiB.
 const maxVMConfig = 1 << 20
 
+// loadVMConfig reads --vm-config: a cloud-hypervisor VmConfig without secrets.
 func loadVMConfig(path string) (map[string]any, error) {
 	if path == "" {
 		return nil, configErr("cloud-hypervisor needs --vm-config FILE (a VmConfig JSON) or its own arguments after --")

@@ -140,7 +140,6 @@ type Prepared struct {
 	runDir     string // the launch's private directory (plans hide its random name)
 }
 
-// All is User then Control.
 // All is Control then User: the OEM strings' order. The control credentials go first so that a
 // guest whose systemd reads only part of the structure (see credential.Budget) still gets the
 // address and key it needs to report what it did receive.
@@ -252,6 +251,9 @@ func (c *Config) loadCredentials() ([]credential.Credential, error) {
 // SMBIOS budget with the control credentials included. addr is where the agent will
 // acknowledge.
 func (c *Config) Prepare(addr ack.Address) (*Prepared, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	return c.prepare(addr, "", nil)
 }
 
@@ -295,10 +297,8 @@ func (c *Config) validate() error {
 // prepare is Prepare with the guest notification address (--wait-guest-boot), if any, and the
 // OEM strings the hypervisor's own configuration puts after ours (--vm-config's
 // platform.oem_strings), which share the Type 11 structure and so the budget.
+// The caller has validated c (setup, Prepare).
 func (c *Config) prepare(addr ack.Address, notifyAddr string, otherOEM []string) (*Prepared, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
 	user, err := c.loadCredentials()
 	if err != nil {
 		return nil, err

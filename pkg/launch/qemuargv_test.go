@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,15 +73,7 @@ func TestQEMUArgvGuard(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkQEMUArgv(tc.argv)
-			if tc.err == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
-			}
+			checkConfigErr(t, err, tc.err)
 		})
 	}
 }

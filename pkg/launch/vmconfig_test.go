@@ -57,15 +57,7 @@ func TestVMConfigOEMStrings(t *testing.T) {
 				}()
 				_, err = c.Plan()
 			}()
-			if tc.err == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
-			}
+			checkConfigErr(t, err, tc.err)
 		})
 	}
 }
@@ -120,15 +112,7 @@ func TestVMConfigFileRefused(t *testing.T) {
 			c := &Config{VM: "web", Hypervisor: &CloudHypervisor{VMConfig: p}, RuntimeDir: dir,
 				Settings: []credential.Credential{{Name: "A", Value: credential.NewValue([]byte("1"))}}}
 			_, err := c.Plan()
-			if tc.err == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("got %v, want a configuration error mentioning %q", err, tc.err)
-			}
+			checkConfigErr(t, err, tc.err)
 		})
 	}
 }
@@ -161,5 +145,20 @@ func TestVMConfigRefusesHiddenCredentialsAndTrailingData(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), "hunter2"):
 			t.Errorf("%s: error repeats the value: %v", tc.name, err)
 		}
+	}
+}
+
+// checkConfigErr fails t unless err is nil when want is "", or an ErrConfig whose message
+// contains want.
+func checkConfigErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return
+	}
+	if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want a configuration error mentioning %q", err, want)
 	}
 }
