@@ -48,7 +48,7 @@ func waitPort(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	addr, err := ack.ParseAddress(strings.TrimSpace(string(b)))
-	if err != nil || addr.Kind != "serial" {
+	if err != nil || addr.Kind != ack.KindSerial {
 		return exitOK // the agent reports a bad address itself
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

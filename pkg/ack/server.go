@@ -450,7 +450,7 @@ func (s *Server) ServeStreamListener(ctx context.Context, l net.Listener) error 
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		_ = s.ServeStream(ctx, c, "serial")
+		_ = s.ServeStream(ctx, c, KindSerial)
 		c.Close()
 	}
 }

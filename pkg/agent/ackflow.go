@@ -88,7 +88,7 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 		timeout = 5 * time.Minute
 	}
 	dialer := addr.Dialer()
-	if addr.Kind == "serial" {
+	if addr.Kind == ack.KindSerial {
 		if f, ok := d.o.PassedFiles[addr.Name]; ok {
 			dialer = ack.SerialFileDialer{File: f}
 			d.log.Info("acknowledging over the virtio-serial port opened by the service manager", "port", addr.Name)
