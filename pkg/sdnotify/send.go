@@ -98,6 +98,9 @@ func Text(s string, max int) string {
 		pieces = append(pieces, piece)
 		total += len(piece)
 		i += n
+		if total > max {
+			break // the result is cut within what is already escaped
+		}
 	}
 	if total <= max {
 		return strings.Join(pieces, "")
