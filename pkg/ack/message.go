@@ -152,9 +152,7 @@ func decodeStrict(body []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		// encoding/json repeats what it trips on (a whole unknown key, a whole string): the
 		// peer's text, as long as the frame, bound for a log line.
-		msg := err.Error()
-		msg = msg[:min(len(msg), 4*maxDecodeError)] // Text escapes; no need to walk the rest
-		return fmt.Errorf("%w: %s", ErrBadMessage, sdnotify.Text(msg, maxDecodeError))
+		return fmt.Errorf("%w: %s", ErrBadMessage, sdnotify.Text(err.Error(), maxDecodeError))
 	}
 	if d.More() {
 		return fmt.Errorf("%w: trailing data", ErrBadMessage)
