@@ -80,10 +80,3 @@ func (l *Limiter) Flush(msg string) {
 		l.Logger.Warn(msg, "suppressed", n)
 	}
 }
-
-// Suppressed returns how many lines are waiting to be counted in the next one.
-func (l *Limiter) Suppressed() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.suppressed
-}
