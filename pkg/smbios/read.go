@@ -303,14 +303,9 @@ func readErr(path string, err error) error {
 
 // readBounded reads at most limit bytes of a file and fails if it holds more.
 func readBounded(path string, limit int) ([]byte, error) {
-	f, err := openRegular(path)
+	b, err := readHead(path, limit)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, readErr(path, err)
 	}
 	if len(b) > limit {
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, limit)

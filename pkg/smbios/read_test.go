@@ -427,3 +427,26 @@ func TestReadEntriesNotRegular(t *testing.T) {
 		})
 	}
 }
+
+// TestReadTableBounded: ReadTable reads an entry point of at most 64 bytes (the largest is 31)
+// and refuses a longer file with ErrTooLarge instead of decoding a prefix of it.
+func TestReadTableBounded(t *testing.T) {
+	root := t.TempDir()
+	if err := WriteTree(root, [][]string{{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadTable(root); err != nil {
+		t.Fatalf("as written: %v", err)
+	}
+	p := filepath.Join(root, EntryPointFile)
+	ep, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, append(ep, make([]byte, 65-len(ep))...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadTable(root); !errors.Is(err, ErrTooLarge) || strings.Count(err.Error(), p) != 1 {
+		t.Errorf("65-byte entry point: err = %v, want ErrTooLarge naming %s once", err, p)
+	}
+}

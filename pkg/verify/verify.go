@@ -161,11 +161,7 @@ func rangeText(r manifest.Rule) string {
 // sourceMismatches finds names whose bytes differ between sources.
 func sourceMismatches(sets map[string]*credential.Set) map[string]string {
 	out := map[string]string{}
-	names := make([]string, 0, len(sets))
-	for n := range sets {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := sortedKeys(sets)
 	for i, a := range names {
 		for _, b := range names[i+1:] {
 			for _, ca := range sets[a].All() {
@@ -193,12 +189,7 @@ func cutIn(in Input, name string) string {
 	if c, ok := in.Set.Get(name); ok && c.Cut != "" {
 		return c.Cut
 	}
-	names := make([]string, 0, len(in.Compare))
-	for n := range in.Compare {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range sortedKeys(in.Compare) {
 		if c, ok := in.Compare[n].Get(name); ok && c.Cut != "" {
 			return c.Cut
 		}
@@ -208,13 +199,8 @@ func cutIn(in Input, name string) string {
 
 // presentElsewhere describes where name exists among the compared sources, or "".
 func presentElsewhere(sets map[string]*credential.Set, name string) string {
-	names := make([]string, 0, len(sets))
-	for n := range sets {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var have, lack []string
-	for _, n := range names {
+	for _, n := range sortedKeys(sets) {
 		if c, ok := sets[n].Get(name); ok {
 			have = append(have, fmt.Sprintf("%s has %d bytes", n, c.Value.Len()))
 		} else {
