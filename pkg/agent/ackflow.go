@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/credlink/credlink/pkg/ack"
@@ -63,9 +64,13 @@ func (d *daemon) report(key []byte) ack.Report {
 }
 
 // startAck acknowledges in the background when the host delivered credlink.ack and
-// credlink.key. The returned channel closes when the attempt ends.
-func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
+// credlink.key. done closes when the acknowledgement ends (accepted, rejected or given up),
+// firstTry when its first exchange does (or at once when there is nothing to acknowledge).
+func (d *daemon) startAck(ctx context.Context) (done, firstTry <-chan struct{}) {
+	doneC, firstC := make(chan struct{}), make(chan struct{})
+	var firstOnce sync.Once
+	endFirst := func() { firstOnce.Do(func() { close(firstC) }) }
+	done, firstTry = doneC, firstC
 	d.mu.Lock()
 	rec := d.received
 	d.mu.Unlock()
@@ -73,14 +78,16 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	keyCred, okK := rec.control(credential.KeyCredential)
 	if !okA || !okK {
 		d.log.Info("no credlink.ack/credlink.key credentials: not acknowledging to a host")
-		close(done)
-		return done
+		close(doneC)
+		endFirst()
+		return
 	}
 	addr, err := ack.ParseAddress(string(addrCred.Value.Bytes()))
 	if err != nil {
 		d.log.Error("cannot acknowledge", "err", err)
-		close(done)
-		return done
+		close(doneC)
+		endFirst()
+		return
 	}
 	key := keyCred.Value.Bytes()
 	timeout := d.o.AckTimeout
@@ -104,11 +111,13 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	client := &ack.Client{Key: key, Dialer: dialer}
 	rep := d.report(key)
 	go func() {
-		defer close(done)
+		defer close(doneC)
+		defer endFirst()
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		v, err := client.Acknowledge(actx, rep, ack.Backoff{}, func(a ack.Attempt) {
 			d.st.ObserveAck(a.Result, a.RTT, time.Now())
+			endFirst()
 			if a.Result == ack.ResultError {
 				d.log.Debug("acknowledgement attempt failed", "attempt", a.N, "err", a.Err)
 			}
@@ -128,7 +137,7 @@ func (d *daemon) startAck(ctx context.Context) <-chan struct{} {
 	// On a one-vCPU guest the new goroutine would otherwise wait for this one to block; let it
 	// send its hello first (it yields back when it waits for the host's challenge).
 	runtime.Gosched()
-	return done
+	return
 }
 
 func (d *daemon) waitAck(ctx context.Context, done <-chan struct{}) {

@@ -105,7 +105,15 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 	// cannot be bound is still a usage error (exit 2) before READY=1, though the host may have
 	// received the acknowledgement by then: the delivery it attests did happen.
 	res := d.check(m)
-	acked := d.startAck(ctx)
+	acked, firstTry := d.startAck(ctx)
+	// With one CPU (GOMAXPROCS=1, as the unit runs it) the work below would hold the thread
+	// while the host's challenge waits, so the exchange's second half would queue behind it:
+	// let the first exchange finish, within a bound that keeps an unreachable host from
+	// holding up the guest's own READY=1.
+	select {
+	case <-firstTry:
+	case <-time.After(firstTryWait):
+	}
 	l, err := d.listenMetrics()
 	if err != nil {
 		return err
@@ -148,11 +156,15 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 				_ = notify("READY=1")
 			}
 			if !d.ackAccepted() {
-				acked = d.startAck(ctx)
+				acked, _ = d.startAck(ctx)
 			}
 		}
 	}
 }
+
+// firstTryWait bounds how long start-up waits for the first acknowledgement exchange before
+// serving metrics and announcing the verification (READY=1).
+const firstTryWait = 500 * time.Millisecond
 
 type daemon struct {
 	o      Options

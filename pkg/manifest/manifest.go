@@ -3,12 +3,13 @@ package manifest
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/credlink/credlink/pkg/credential"
 	"github.com/credlink/credlink/pkg/regfile"
@@ -59,24 +60,35 @@ func Load(path string) (*Manifest, error) {
 	return m, nil
 }
 
-// Parse parses manifest JSON strictly.
+// Parse parses manifest JSON strictly: a duplicate key, an unknown field, invalid UTF-8, a wrong
+// type or a contradictory rule is an error wrapping ErrInvalid that names the JSON path and line.
 func Parse(b []byte) (*Manifest, error) {
-	p := &parser{src: b, d: json.NewDecoder(bytes.NewReader(b))}
-	p.d.UseNumber()
+	// jsontext (the upstream of Go's encoding/json/v2) reads tokens without the per-token
+	// allocations and scanner restarts of encoding/json's Decoder.Token, which made a 255-entry
+	// manifest the largest cost on guest-agent's way to its first acknowledgement byte (issue 16).
+	// Duplicate names are checked here, against what was already parsed, to name them by path.
+	p := &parser{src: b, d: jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true))}
 	m := &Manifest{Credentials: map[string]Rule{}, Unexpected: Warn}
-	seenCreds := false
-	err := p.object("", func(key, path string) error {
+	var seen uint8
+	const seenCreds, seenUnexpected = 1, 2
+	err := p.object(nil, func(key string, at *path) error {
 		switch key {
 		case "credentials":
-			seenCreds = true
-			return p.object(path, func(name, cpath string) error {
+			if seen&seenCreds != 0 {
+				return p.errf(at, "duplicate key")
+			}
+			seen |= seenCreds
+			return p.object(at, func(name string, at *path) error {
+				if _, dup := m.Credentials[name]; dup {
+					return p.errf(at, "duplicate key")
+				}
 				if err := credential.ValidName(name); err != nil {
-					return p.errf(cpath, "%v", err)
+					return p.errf(at, "%v", err)
 				}
 				if credential.IsControl(name) {
-					return p.errf(cpath, "%q is a credlink control credential and cannot be listed", name)
+					return p.errf(at, "%q is a credlink control credential and cannot be listed", name)
 				}
-				r, err := p.rule(cpath)
+				r, err := p.rule(at)
 				if err != nil {
 					return err
 				}
@@ -85,7 +97,11 @@ func Parse(b []byte) (*Manifest, error) {
 				return nil
 			})
 		case "unexpected":
-			s, err := p.str(path)
+			if seen&seenUnexpected != 0 {
+				return p.errf(at, "duplicate key")
+			}
+			seen |= seenUnexpected
+			s, err := p.str(at)
 			if err != nil {
 				return err
 			}
@@ -94,18 +110,18 @@ func Parse(b []byte) (*Manifest, error) {
 				m.Unexpected = Policy(s)
 				return nil
 			}
-			return p.errf(path, "must be \"ignore\", \"warn\" or \"fail\", not %q", s)
+			return p.errf(at, "must be \"ignore\", \"warn\" or \"fail\", not %q", s)
 		default:
-			return p.errf(path, "unknown field")
+			return p.errf(at, "unknown field")
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.d.Token(); err != io.EOF {
-		return nil, p.errf("", "data after the top-level object")
+	if _, err := p.d.ReadToken(); err != io.EOF {
+		return nil, p.errf(nil, "data after the top-level object")
 	}
-	if !seenCreds {
+	if seen&seenCreds == 0 {
 		return nil, fmt.Errorf("%w: missing \"credentials\"", ErrInvalid)
 	}
 	return m, nil
@@ -113,139 +129,155 @@ func Parse(b []byte) (*Manifest, error) {
 
 type parser struct {
 	src []byte
-	d   *json.Decoder
+	d   *jsontext.Decoder
+}
+
+// path is a JSON path built only when an error names it: (parent, key) links, nil at the top.
+type path struct {
+	parent *path
+	key    string
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return "(top level)"
+	}
+	var keys []string
+	for q := p; q != nil; q = q.parent {
+		keys = append(keys, q.key)
+	}
+	var b strings.Builder
+	for i := len(keys) - 1; i >= 0; i-- {
+		k := keys[i]
+		switch {
+		case k == "" || strings.ContainsFunc(k, func(r rune) bool {
+			return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+		}):
+			fmt.Fprintf(&b, "[%q]", k)
+		case b.Len() > 0:
+			b.WriteString("." + k)
+		default:
+			b.WriteString(k)
+		}
+	}
+	return b.String()
 }
 
 // errf formats an error with the JSON path and the line of the decoder's position.
-func (p *parser) errf(path, format string, args ...any) error {
+func (p *parser) errf(at *path, format string, args ...any) error {
 	line := 1 + bytes.Count(p.src[:min(int(p.d.InputOffset()), len(p.src))], []byte{'\n'})
-	where := path
-	if where == "" {
-		where = "(top level)"
-	}
-	return fmt.Errorf("%w: %s (line %d): %s", ErrInvalid, where, line, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s (line %d): %s", ErrInvalid, at, line, fmt.Sprintf(format, args...))
 }
 
-func (p *parser) token(path string) (json.Token, error) {
-	t, err := p.d.Token()
+func (p *parser) token(at *path) (jsontext.Token, error) {
+	t, err := p.d.ReadToken()
 	if err != nil {
-		var se *json.SyntaxError
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			return t, p.errf(at, "unexpected end of file")
+		}
+		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
-			return nil, p.errf(path, "JSON syntax: %v", err)
+			return t, p.errf(at, "JSON syntax: %v", se.Err)
 		}
-		if err == io.EOF {
-			return nil, p.errf(path, "unexpected end of file")
-		}
-		return nil, p.errf(path, "%v", err)
+		return t, p.errf(at, "%v", err)
 	}
 	return t, nil
 }
 
-// object walks an object, calling field for each key with its path; duplicate keys are errors.
-func (p *parser) object(path string, field func(key, path string) error) error {
-	t, err := p.token(path)
+// object walks an object, calling field for each key with its path.
+func (p *parser) object(at *path, field func(key string, at *path) error) error {
+	t, err := p.token(at)
 	if err != nil {
 		return err
 	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return p.errf(path, "must be an object")
+	if t.Kind() != '{' {
+		return p.errf(at, "must be an object")
 	}
-	seen := map[string]bool{}
-	for p.d.More() {
-		t, err := p.token(path)
+	for p.d.PeekKind() != '}' {
+		t, err := p.token(at)
 		if err != nil {
 			return err
 		}
-		key := t.(string) // object keys are always strings
-		kpath := joinPath(path, key)
-		if seen[key] {
-			return p.errf(kpath, "duplicate key")
-		}
-		seen[key] = true
-		if err := field(key, kpath); err != nil {
+		if err := field(t.String(), &path{at, t.String()}); err != nil {
 			return err
 		}
 	}
-	_, err = p.token(path) // '}'
+	_, err = p.token(at) // '}'
 	return err
 }
 
-func joinPath(path, key string) string {
-	plain := key != "" && strings.Trim(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == ""
-	if !plain {
-		return path + fmt.Sprintf("[%q]", key)
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func (p *parser) str(path string) (string, error) {
-	t, err := p.token(path)
+func (p *parser) str(at *path) (string, error) {
+	t, err := p.token(at)
 	if err != nil {
 		return "", err
 	}
-	s, ok := t.(string)
-	if !ok {
-		return "", p.errf(path, "must be a string")
+	if t.Kind() != '"' {
+		return "", p.errf(at, "must be a string")
 	}
-	return s, nil
+	return t.String(), nil
 }
 
-func (p *parser) boolean(path string) (bool, error) {
-	t, err := p.token(path)
+func (p *parser) boolean(at *path) (bool, error) {
+	t, err := p.token(at)
 	if err != nil {
 		return false, err
 	}
-	b, ok := t.(bool)
-	if !ok {
-		return false, p.errf(path, "must be true or false")
+	if k := t.Kind(); k != 't' && k != 'f' {
+		return false, p.errf(at, "must be true or false")
 	}
-	return b, nil
+	return t.Bool(), nil
 }
 
-func (p *parser) size(path string) (*int, error) {
-	t, err := p.token(path)
+func (p *parser) size(at *path) (*int, error) {
+	t, err := p.token(at)
 	if err != nil {
 		return nil, err
 	}
-	n, ok := t.(json.Number)
-	if !ok {
-		return nil, p.errf(path, "must be a number")
+	if t.Kind() != '0' {
+		return nil, p.errf(at, "must be a number")
 	}
-	i, err := n.Int64()
+	i, err := t.Int()
 	if err != nil || i < 0 || i > credential.MaxSize {
-		return nil, p.errf(path, "must be a whole number from 0 to %d, not %s", credential.MaxSize, n)
+		return nil, p.errf(at, "must be a whole number from 0 to %d, not %s", credential.MaxSize, t.String())
 	}
 	v := int(i)
 	return &v, nil
 }
 
-func (p *parser) rule(path string) (Rule, error) {
+// rule fields, for duplicate detection.
+var ruleFields = [...]string{"bytes", "min_bytes", "max_bytes", "optional", "secret", "sha256"}
+
+func (p *parser) rule(at *path) (Rule, error) {
 	r := Rule{Secret: true}
-	err := p.object(path, func(key, fpath string) error {
+	var seen uint8
+	err := p.object(at, func(key string, fat *path) error {
+		i := slices.Index(ruleFields[:], key)
+		if i < 0 {
+			return p.errf(fat, "unknown field")
+		}
+		if seen&(1<<i) != 0 {
+			return p.errf(fat, "duplicate key")
+		}
+		seen |= 1 << i
 		var err error
 		switch key {
 		case "bytes":
-			r.Bytes, err = p.size(fpath)
+			r.Bytes, err = p.size(fat)
 		case "min_bytes":
-			r.MinBytes, err = p.size(fpath)
+			r.MinBytes, err = p.size(fat)
 		case "max_bytes":
-			r.MaxBytes, err = p.size(fpath)
+			r.MaxBytes, err = p.size(fat)
 		case "optional":
-			r.Optional, err = p.boolean(fpath)
+			r.Optional, err = p.boolean(fat)
 		case "secret":
-			r.Secret, err = p.boolean(fpath)
+			r.Secret, err = p.boolean(fat)
 		case "sha256":
 			var s string
-			if s, err = p.str(fpath); err == nil {
+			if s, err = p.str(fat); err == nil {
 				if r.SHA256, err = hex.DecodeString(s); err != nil || len(r.SHA256) != 32 {
-					err = p.errf(fpath, "must be 64 hex digits")
+					err = p.errf(fat, "must be 64 hex digits")
 				}
 			}
-		default:
-			err = p.errf(fpath, "unknown field")
 		}
 		return err
 	})
@@ -254,9 +286,9 @@ func (p *parser) rule(path string) (Rule, error) {
 	}
 	switch {
 	case r.Bytes != nil && (r.MinBytes != nil || r.MaxBytes != nil):
-		return r, p.errf(path, "\"bytes\" cannot be combined with \"min_bytes\"/\"max_bytes\"")
+		return r, p.errf(at, "\"bytes\" cannot be combined with \"min_bytes\"/\"max_bytes\"")
 	case r.MinBytes != nil && r.MaxBytes != nil && *r.MinBytes > *r.MaxBytes:
-		return r, p.errf(path, "\"min_bytes\" %d is greater than \"max_bytes\" %d", *r.MinBytes, *r.MaxBytes)
+		return r, p.errf(at, "\"min_bytes\" %d is greater than \"max_bytes\" %d", *r.MinBytes, *r.MaxBytes)
 	}
 	return r, nil
 }

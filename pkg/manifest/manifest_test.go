@@ -1,7 +1,9 @@
 package manifest
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,7 +62,11 @@ func TestParseErrors(t *testing.T) {
 		{`[]`, `invalid manifest: (top level) (line 1): must be an object`},
 		{``, `invalid manifest: (top level) (line 1): unexpected end of file`},
 		{`{"credentials":{}} {}`, `invalid manifest: (top level) (line 1): data after the top-level object`},
-		{"{\"credentials\":{\n\"A\":{\"bytes\":1,}}}", `invalid manifest: credentials.A (line 2): JSON syntax: invalid character '}' looking for beginning of object key string`},
+		{"{\"credentials\":{\n\"A\":{\"bytes\":1,}}}", `invalid manifest: credentials.A (line 2): JSON syntax: invalid character ',' at start of value`},
+		{`{"credentials":{"A":{"bytes":1,"bytes":2}}}`, `invalid manifest: credentials.A.bytes (line 1): duplicate key`},
+		{`{"credentials":{},"unexpected":"warn","unexpected":"fail"}`, `invalid manifest: unexpected (line 1): duplicate key`},
+		{"{\"credentials\":{\"A\xff\":{}}}", `invalid manifest: credentials (line 1): JSON syntax: invalid UTF-8`},
+		{`{"credentials":{"A":{"bytes":1e3}}}`, `invalid manifest: credentials.A.bytes (line 1): must be a whole number from 0 to 1048576, not 1e3`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.src))
@@ -86,6 +92,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"credentials":{"A":{"sha256":"00"}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
+		if err == nil && !json.Valid(b) {
+			t.Fatalf("accepted what encoding/json calls invalid: %q", b)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error without ErrInvalid: %v", err)
@@ -96,4 +105,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("names and rules disagree")
 		}
 	})
+}
+
+// BenchmarkParse255 parses a manifest listing 255 credentials, the most one SMBIOS Type 11
+// structure carries: guest-agent parses it on its way to the first acknowledgement byte.
+func BenchmarkParse255(b *testing.B) {
+	var src strings.Builder
+	src.WriteString(`{"credentials": {`)
+	for i := range 255 {
+		if i > 0 {
+			src.WriteString(",\n")
+		}
+		fmt.Fprintf(&src, `"CRED_%03d": {"bytes": %d}`, i, 40+i%20)
+	}
+	src.WriteString("}}")
+	b.ReportAllocs()
+	for b.Loop() {
+		if m, err := Parse([]byte(src.String())); err != nil || len(m.Names) != 255 {
+			b.Fatal(m, err)
+		}
+	}
 }

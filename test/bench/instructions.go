@@ -219,9 +219,9 @@ var agentMarks = []mark{
 	{cred + "metrics.Registry", "metrics setup"},
 	// (callgrind 3.19 never fired "agent.(*Options).Read" among these patterns; the sources'
 	// value-receiver methods it does.)
-	{cred + "credential.SMBIOSSource.Read", "sysfs reads"},
-	{cred + "credential.FwCfgSource.Read", "sysfs reads"},
-	{cred + "credential.DirSource.Read", "sysfs reads"},
+	{cred + "sources.SMBIOS.Read", "sysfs reads"},
+	{cred + "sources.FwCfg.Read", "sysfs reads"},
+	{cred + "sources.Dir.Read", "sysfs reads"},
 	{cred + "verify.Verify", "verification"},
 	{"log/slog.(*Logger).log", "logging"},
 	{markNotify, "notify"},
