@@ -26,7 +26,7 @@ builder {
   inherit version;
   src = lib.fileset.toSource { root = ../.; fileset = sources; };
   passthru = { inherit sources; };
-  vendorHash = "sha256-CIcK5hVz7oZeCPoU7qp1zu8fk3um+fF4zaiP3TtKmE0=";
+  vendorHash = "sha256-8TUQ3ZcdKT3EJG46cpY7OVw7DVvQOEMfvkwV7QOrpYI=";
   subPackages = [ "cmd/guest-agent" "cmd/host-launcher" ];
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" "-X github.com/credlink/credlink/pkg/version.Version=${version}" ];
