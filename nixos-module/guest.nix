@@ -13,6 +13,7 @@ let
     inherit (cfg) source;
     metricsAddress = cfg.metrics.address;
     metricsPort = if cfg.metrics.enable then cfg.metrics.port else null;
+    systemdVersion = lib.versions.major config.systemd.package.version;
     inherit (cfg) extraArgs;
   };
 in

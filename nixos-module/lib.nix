@@ -36,9 +36,12 @@ rec {
     map (name: "${name}:${toString credentials.${name}}") (builtins.attrNames credentials);
 
   # guest-agent's command line.
-  guestArgs = { agent, manifestFile, source, credentialsDir ? null, metricsAddress, metricsPort, extraArgs ? [ ] }:
+  guestArgs = { agent, manifestFile, source, credentialsDir ? null, metricsAddress, metricsPort, systemdVersion ? null, extraArgs ? [ ] }:
     [ agent "run" "--source" source "--manifest" manifestFile
       "--metrics-listen" (if metricsPort == null then "" else "${metricsAddress}:${toString metricsPort}") ]
+    # Known when the system is built: spares the agent running `systemctl --version` (a fork and
+    # exec of a dynamically linked program) before its acknowledgement.
+    ++ (if systemdVersion == null then [ ] else [ "--systemd-version" systemdVersion ])
     ++ (if credentialsDir == null then [ ] else [ "--credentials-dir" credentialsDir ])
     ++ extraArgs;
 

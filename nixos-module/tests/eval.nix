@@ -322,6 +322,9 @@ let
     duration-seconds = map (import ../lib.nix).durationSeconds [ "5m" "90s" "1m30s" "1h" "1500ms" ] == [ 300 90 90 3600 2 ];
 
     # guest module = systemd/guest-agent.service + its ExecStart
+    # the systemd the guest is built with, so the agent need not run systemctl --version
+    guest-systemd-version = contains " --systemd-version ${lib.versions.major guestCfg.systemd.package.version}" guestCfg.systemd.services.guest-agent.serviceConfig.ExecStart
+      && guestCfg.systemd.package.version != "";
     guest-exec = lib.hasPrefix "${guestCfg.services.credlink.guest.package}/bin/guest-agent run --source credentials --manifest /nix/store/" guestCfg.systemd.services.guest-agent.serviceConfig.ExecStart;
     guest-matches-file = sameAsFile (import ../units.nix).guestAgent.Service [ "ExecStart" "ExecStartPre" "ExecReload" ] [ ] [ ] guestUnit;
     guest-ip-restrictions = hasLine "IPAddressDeny=any" guestUnit && hasLine "Documentation=https://github.com/credlink/credlink#guest-agent" guestUnit;

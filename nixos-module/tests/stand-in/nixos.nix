@@ -100,6 +100,9 @@ in
     warnings = mkOption { type = types.listOf types.str; default = [ ]; };
     systemd = loose {
       services = mkOption { type = types.attrsOf (types.submodule serviceModule); default = { }; };
+      # modules/system/boot/systemd.nix: the systemd the system runs (its version reaches
+      # guest-agent's --systemd-version).
+      package = mkOption { type = types.package; default = pkgs.systemd; };
     };
     networking = loose {
       hostName = mkOption { type = types.str; default = "nixos"; };
