@@ -85,7 +85,7 @@ func TestWaitingLauncherIsQuiet(t *testing.T) {
 		t.Errorf("a waiting launcher has %d threads, want at most %d: %v", len(tasks), maxWaitingThreads(), where)
 	}
 	if msgs := notify.Messages()[sent:]; len(msgs) > 0 {
-		t.Errorf("%d notifications in 3 s of waiting, want none (STATUS= is refreshed every 10 s): %q", len(msgs), msgs[0].Raw)
+		t.Errorf("%d notifications in 3 s of waiting, want none (STATUS= is refreshed every 30 s): %q", len(msgs), msgs[0].Raw)
 	}
 
 	// The hypervisor dies: noticed through the pidfd, not after a timer.
