@@ -45,6 +45,9 @@ const pidMaxPath = "/proc/sys/kernel/pid_max"
 // a bench killed with SIGKILL is undone by the next run.
 var pidMaxNote = filepath.Join(os.TempDir(), "credlink-bench-pid_max.orig")
 
+// pidMaxRaised says, for the report, that -raise-pid-max raised kernel.pid_max ("" if not).
+var pidMaxRaised string
+
 // pidReserve is how many pids the scale sections leave to the rest of the machine.
 const pidReserve = 4096
 
@@ -178,7 +181,7 @@ func addWait(what string, r, peer *waitResult, peerName string) {
 		ratioIdle = ratio(r.cpuPerSec, peer.cpuPerSec)
 	}
 	add("scale", fmt.Sprintf("%s waiting launchers: CPU while waiting", thousands(r.waiting)), idle, peerIdle, ratioIdle,
-		fmt.Sprintf("over %v, from /proc/PID/task/*/schedstat; %.1f notifications/s to NOTIFY_SOCKET in all; load average %s; %s", *waitIdle, r.notifyRate, r.loadIdle, r.teardown))
+		fmt.Sprintf("%.2f s of CPU over %v, from /proc/PID/task/*/schedstat; %.1f notifications/s to NOTIFY_SOCKET in all; load average %s; %s", r.cpuPerSec*waitIdle.Seconds(), *waitIdle, r.notifyRate, r.loadIdle, r.teardown))
 }
 
 // waitCeiling reports how many waiting launchers this host could hold, from r's measurements,
@@ -202,6 +205,9 @@ func waitCeiling(r *waitResult) {
 		binds, pidMax, byPidMax, threadsMax, byThreads, r.pidsPer, base, pidReserve, mem/(1<<20), memReserveKiB>>20, byMem, r.hostKiB/1024)
 	if pidMax < systemdPidMax {
 		note += fmt.Sprintf("; with systemd's pid_max %d: %.0f", systemdPidMax, min(bySystemd, byMem))
+	}
+	if pidMaxRaised != "" {
+		note += "; " + pidMaxRaised
 	}
 	add("scale", "ceiling of waiting launchers here", fmt.Sprintf("~%s", thousands(int(c/100)*100)), "", "", note)
 }
@@ -243,6 +249,7 @@ func raisePidMaxForRun() func() {
 		return func() {}
 	}
 	fmt.Fprintf(os.Stderr, "bench: kernel.pid_max raised from %d to %d (systemd's value) for scale-wait\n", old, systemdPidMax)
+	pidMaxRaised = fmt.Sprintf("kernel.pid_max raised from %d to %d (systemd's) for this section and restored after it", old, systemdPidMax)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
