@@ -112,7 +112,7 @@ func scaleWaiting(work string) {
 		os.WriteFile(filepath.Join(creds, name), []byte(base64.StdEncoding.EncodeToString(raw)), 0o400)
 	}
 	launcher := filepath.Join(*binDir, "host-launcher")
-	var first *waitResult
+	var first, last *waitResult
 	pidsPer, hostKiB := 8.0, 1.5*1024 // per launcher with its stand-in, until measured
 	for _, s := range strings.Split(*waitScales, ",") {
 		n, _ := strconv.Atoi(s)
@@ -124,24 +124,28 @@ func scaleWaiting(work string) {
 		pidMax, threadsMax, inUse := readInt(pidMaxPath), readInt("/proc/sys/kernel/threads-max"), threadsInUse()
 		byPids := float64(min(pidMax, threadsMax)-inUse-pidReserve) / pidsPer
 		avail := memAvailableKiB()
-		byMem := (avail - memReserveKiB) / hostKiB
+		// MemAvailable moves with whatever else runs here: the estimate is at least 1 MiB each
+		// (10,000 need 12 GiB with the reserve) and at most 1.5 MiB.
+		byMem := (avail - memReserveKiB) / min(max(hostKiB, 1024), 1536)
 		if float64(n) > byPids || float64(n) > byMem {
 			add("scale", what, "not run", "", "", fmt.Sprintf("room here for ~%.0f: pid_max %d and threads-max %d with %d tasks in use, %.1f per launcher with its stand-in, %d kept; or %.0f MiB available less %d MiB kept, %.2f MiB each",
 				min(byPids, byMem), pidMax, threadsMax, inUse, pidsPer, pidReserve, avail/1024, memReserveKiB>>10, hostKiB/1024))
 			break
 		}
-		if out := beforeBinaries(work); out != "" && first == nil {
-			// -before's launcher at the first size, as the peer, run as it was then.
-			b := scaleWaitingOnce(work, fake, creds, filepath.Join(out, "host-launcher"), "", n)
-			addWait(what+" ("+*before+")", b, nil, "")
-		}
-		// As systemd/credlink-vm@.service and the NixOS module run it.
-		r := scaleWaitingOnce(work, fake, creds, launcher, "GOMAXPROCS=1", n)
+		// The peer: -before's launcher at the first size, then the first size for the others;
+		// all run as systemd/credlink-vm@.service and the NixOS module run them.
+		var peer *waitResult
 		peerName := ""
-		if first != nil {
-			peerName = thousands(first.n)
+		if out := beforeBinaries(work); out != "" && first == nil {
+			b := scaleWaitingOnce(work, fake, creds, filepath.Join(out, "host-launcher"), "GOMAXPROCS=1", n)
+			addWait(what+" ("+*before+")", b, nil, "")
+			peer, peerName = b, *before
 		}
-		addWait(what, r, first, peerName)
+		if first != nil {
+			peer, peerName = first, thousands(first.n)
+		}
+		r := scaleWaitingOnce(work, fake, creds, launcher, "GOMAXPROCS=1", n)
+		addWait(what, r, peer, peerName)
 		if r.pidsPer > 0 {
 			pidsPer = r.pidsPer
 		}
@@ -154,7 +158,10 @@ func scaleWaiting(work string) {
 		if r.waiting < n {
 			break
 		}
-		waitCeiling(r)
+		last = r
+	}
+	if last != nil {
+		waitCeiling(last)
 	}
 }
 
