@@ -605,17 +605,25 @@ func scaleWaitingOnce(work, fake, creds, launcher, launcherEnv string, n int) *w
 	for _, c := range cmds {
 		c.Process.Signal(syscall.SIGTERM)
 	}
-	stopped := 0
+	stopped, codes := 0, map[int]int{}
 	for _, c := range cmds {
 		err := c.Wait()
 		var ee *exec.ExitError
-		if err == nil || (errors.As(err, &ee) && ee.ExitCode() == 0) {
+		switch {
+		case err == nil:
 			stopped++
+		case errors.As(err, &ee):
+			codes[ee.ExitCode()]++
+		default:
+			codes[-2]++
 		}
 		waitLive.Lock()
 		delete(waitLive.cmds, c)
 		waitLive.Unlock()
 	}
 	r.teardown = fmt.Sprintf("SIGTERM to all: %d of %d exited 0 in %.1f s", stopped, len(cmds), time.Since(t1).Seconds())
+	for code, k := range codes {
+		r.teardown += fmt.Sprintf(", %d with %d", k, code) // -1: a signal
+	}
 	return r
 }
