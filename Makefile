@@ -55,13 +55,14 @@ fuzz-smoke:
 	done
 
 # The performance report. Installs its peers (Debian's prometheus-node-exporter and socat) and the
-# QEMU assets when run as root; writes .cache/bench/results.md.
+# QEMU assets when run as root; writes .cache/bench/results.md. As root, scale-wait raises
+# kernel.pid_max to systemd's value for its run and restores it (-raise-pid-max).
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/guest-agent-static ./cmd/guest-agent
 	@command -v prometheus-node-exporter >/dev/null && command -v socat >/dev/null && command -v valgrind >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter socat valgrind)
 	test/e2e/assets.sh >/dev/null
-	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench
+	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench -raise-pid-max
 
 
 # End-to-end: real guests under QEMU software emulation. test/e2e/assets.sh installs QEMU,

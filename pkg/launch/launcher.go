@@ -317,11 +317,12 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 		defer r.release()
 	}
 	wd := watchdog()
+	defer wd.stop()
 
 	deadline := time.NewTimer(c.AckTimeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	statusTick := time.NewTicker(statusEvery)
+	defer statusTick.Stop()
 	c.notify(sdnotify.Status("Waiting for acknowledgement from " + c.VM))
 
 	var failure []string
@@ -367,8 +368,9 @@ wait:
 			log.Info("stop requested while waiting for the acknowledgement")
 			stopVM(vm, c.ShutdownTimeout, log)
 			return out, nil
-		case <-tick.C:
+		case <-statusTick.C:
 			c.notify(sdnotify.Status(fmt.Sprintf("Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds()))))
+		case <-wd.c():
 			wd.ping(vm)
 		}
 	}
@@ -421,7 +423,7 @@ wait:
 			return out, nil
 		case m := <-guestMsgs:
 			logGuestMessage(unauth, &guestStatus, m)
-		case <-tick.C:
+		case <-wd.c():
 			wd.ping(vm)
 		}
 	}
@@ -463,29 +465,45 @@ func describeExit(err error) string {
 	}
 }
 
-// wdog sends WATCHDOG=1 while the hypervisor is alive, when systemd asked for it (WatchdogSec=).
-type wdog struct {
-	interval time.Duration
-	last     time.Time
-}
+// statusEvery is how often a waiting launcher refreshes the elapsed seconds in its STATUS=.
+// systemd's PID 1 receives, checks and stores every notification (src/core/manager.c,
+// manager_dispatch_notify_fd), and `systemctl status` shows since when the unit is activating
+// anyway. A refresh wakes the launcher (about 0.3 ms of CPU with the runtime's sysmon): at
+// 10,000 VMs booting, a per-second counter was 10,000 datagrams a second to PID 1 and 3 s of
+// CPU a second; every 30 s it is 333 and 0.1 s.
+const statusEvery = 30 * time.Second
+
+// wdog sends WATCHDOG=1 every half WatchdogSec= while the hypervisor is alive, when systemd asked
+// for it; without WatchdogSec= it has no ticker, and a launcher with nothing to do is not woken.
+type wdog struct{ t *time.Ticker }
 
 func watchdog() *wdog {
 	d, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || d <= 0 {
 		return &wdog{}
 	}
-	return &wdog{interval: d / 2}
+	return &wdog{t: time.NewTicker(d / 2)}
+}
+
+// c is the ticker's channel, nil (never ready) without a watchdog.
+func (w *wdog) c() <-chan time.Time {
+	if w.t == nil {
+		return nil
+	}
+	return w.t.C
+}
+
+func (w *wdog) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
 }
 
 func (w *wdog) ping(vm machine) {
-	if w.interval == 0 || time.Since(w.last) < w.interval {
-		return
-	}
 	select {
 	case <-vm.done():
 		return // a dead hypervisor gets no keep-alive: systemd's watchdog will act
 	default:
 	}
 	_ = sdnotify.Notify(sdnotify.Watchdog)
-	w.last = time.Now()
 }

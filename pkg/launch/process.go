@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,9 +71,11 @@ func (p *process) startProcess() error {
 // kernel.pid_max on a host running thousands of VMs. Without a pidfd (pidfd < 0) it returns at
 // once and the caller's Wait blocks as before.
 //
-// The wait wakes every exitRecheck to ask the kernel directly (poll(2) on the pidfd): under load
-// the tests saw a launcher wait out its whole shutdown grace for a child that had exited, and a
-// missed wake-up must cost seconds, not the launch. An idle launcher pays one wake-up per period.
+// Before each wait it asks the kernel (pidfdExited): RawConn.Read forgets a readiness event that
+// arrived before the call (internal/poll prepareRead resets it, the runtime's epoll is
+// edge-triggered), so a child that exited between os.NewFile registering the pidfd and the wait
+// would never be noticed. With that check an idle launcher is not woken at all until its child
+// exits (before it was, every 2 s, to recover such missed wake-ups).
 func awaitExit(pidfd int) {
 	if pidfd < 0 {
 		return
@@ -89,26 +90,10 @@ func awaitExit(pidfd int) {
 	if err != nil {
 		return
 	}
-	for {
-		if err := f.SetReadDeadline(time.Now().Add(exitRecheck)); err != nil {
-			return // not pollable after all: the caller's Wait blocks instead
-		}
-		first := true
-		err := rc.Read(func(uintptr) bool {
-			if first {
-				first = false
-				return false // wait for readability
-			}
-			return true
-		})
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || pidfdExited(pidfd) {
-			return
-		}
-	}
+	// Read calls the function, waits for readability when it returns false, and calls it again:
+	// an event after the check wakes the wait, one before it is seen by the check.
+	_ = rc.Read(func(uintptr) bool { return pidfdExited(pidfd) })
 }
-
-// exitRecheck bounds how long a missed pidfd wake-up can delay noticing a child's exit.
-const exitRecheck = 2 * time.Second
 
 // pidfdExited reports whether the process behind pidfd has exited (pidfd_open(2): the pidfd
 // polls readable once it has).

@@ -78,3 +78,26 @@ func TestChildrenDoNotInheritServiceEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestExitNoticedPromptly: the launcher notices its child's exit through the pidfd at once,
+// whether the child exits before the wait begins (true) or during it (sleep 0.2). A wake-up lost
+// in between (RawConn.Read forgets readiness that came before it) would leave the launcher
+// unaware until the child is killed; a wait in wait4 would hold an OS thread instead.
+func TestExitNoticedPromptly(t *testing.T) {
+	for _, argv := range [][]string{{"true"}, {"sleep", "0.2"}} {
+		for i := range 20 {
+			p := newProcess(exec.Command(argv[0], argv[1:]...))
+			t0 := time.Now()
+			if err := p.startProcess(); err != nil {
+				t.Fatal(err)
+			}
+			if !p.waitExit(time.Second) {
+				_ = p.terminate(time.Second)
+				t.Fatalf("%v, run %d: exit not noticed within 1 s", argv, i)
+			}
+			if d := time.Since(t0); d > 900*time.Millisecond {
+				t.Errorf("%v, run %d: exit noticed after %v", argv, i, d)
+			}
+		}
+	}
+}

@@ -20,10 +20,13 @@
 //     by plain QEMU printing its own marker, interleaved (needs the e2e assets); with -before REF
 //     REF's launcher and agent boot the same guest in the same loop; the load average is noted;
 //  4. scale: N concurrent local-mode launches: wall time until all are READY, launcher memory per
-//     VM, failures; scale-wait: N launchers waiting for acknowledgements with no agent on the host
-//     (each with a stand-in QEMU that never boots): threads and PSS per launcher, host memory,
-//     and the ceiling kernel.pid_max sets (it counts threads; the bench keeps 4,096 pids for the
-//     rest of the machine and never runs past that);
+//     VM, failures; scale-wait (scalewait.go): N launchers waiting for acknowledgements with no
+//     agent on the host (each with a stand-in QEMU that never boots), started a few at a time:
+//     start rate, PSS and threads per launcher, host memory, CPU and notifications while they
+//     wait, and the ceiling (kernel.pid_max, which counts threads, threads-max or memory; the
+//     bench keeps 4,096 pids and 2 GiB for the rest of the machine). -raise-pid-max (root)
+//     raises pid_max to systemd's 4194304 for the section and restores it; a later size's peer
+//     is the first, the first size's is -before REF's launcher;
 //  5. codec and table benchmarks are `go test -bench` (make bench runs them), plus binary sizes.
 //
 // Results are printed as a Markdown table and written to OUT/results.md.
