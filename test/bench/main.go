@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -28,14 +29,16 @@ import (
 )
 
 var (
-	binDir     = flag.String("bin", "bin", "directory with guest-agent and host-launcher")
-	outDir     = flag.String("out", ".cache/bench", "where results.md goes")
-	runs       = flag.Int("runs", 15, "repetitions of each timed measurement")
-	scales     = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
-	waitScales = flag.String("scale-wait", "1000", "launchers waiting for acks (no agents) to try, comma-separated, until one fails or pid_max leaves no room (starting thousands at once saturates a 2-core machine for minutes)")
-	sections   = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
-	before     = flag.String("before", "", "git ref also measured, interleaved, as the peer \"before\" (instruction counts, launch); e.g. main")
-	e2eCache   = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
+	binDir      = flag.String("bin", "bin", "directory with guest-agent and host-launcher")
+	outDir      = flag.String("out", ".cache/bench", "where results.md goes")
+	runs        = flag.Int("runs", 15, "repetitions of each timed measurement")
+	scales      = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
+	waitScales  = flag.String("scale-wait", "1000", "launchers waiting for acks (no agents) to try, comma-separated, until one fails or pid_max leaves no room (starting thousands at once saturates a 2-core machine for minutes)")
+	sections    = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
+	before      = flag.String("before", "", "git ref also measured, interleaved, as the peer \"before\" (instruction counts, launch); e.g. main")
+	e2eCache    = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
+	launchBoots = flag.Int("boots", 12, "QEMU boots per arm in the launch section (at least 10)")
+	bootGap     = flag.Duration("boot-gap", time.Second, "pause before every QEMU boot in the launch section: a boot right after another runs slower")
 )
 
 type row struct{ section, what, credlink, peer, ratio, note string }
@@ -390,6 +393,33 @@ func ackPath(work string) {
 
 // --- 3. launch overhead ---------------------------------------------------------------------
 
+// launchArm is one way of booting the e2e guest in the launch section: plain QEMU (launcher
+// "") or through a host-launcher with the agent in the initramfs.
+type launchArm struct {
+	name, launcher, initrd string
+	boots                  []launchBoot
+}
+
+// launchBoot is one boot's times in milliseconds from the exec of QEMU (plain) or of
+// host-launcher: the guest's marker line on the console, READY=1 at NOTIFY_SOCKET (launcher
+// arms), and the guest's own uptime when it printed the marker (/proc/uptime, 10 ms steps).
+type launchBoot struct{ marker, ready, uptime float64 }
+
+func (a *launchArm) series(f func(launchBoot) float64) []float64 {
+	out := make([]float64, len(a.boots))
+	for i, b := range a.boots {
+		out[i] = f(b)
+	}
+	return out
+}
+
+// launchOverhead boots the e2e guest (test/e2e/guest-init with credlink.bench=1, the same
+// initramfs with the agent in it) through host-launcher --ack-via serial until READY=1, and
+// under plain QEMU until it prints E2E-INIT where the agent would start. Back-to-back QEMU boots
+// on this machine are not independent: a boot that starts right after another one ended ran
+// ~10 % slower in the guest's own clock than one after a pause, so a fixed order (plain, then
+// launch right after it) charged that to one arm. Every boot therefore follows a pause
+// (-boot-gap) and each round boots the arms in a random order.
 func launchOverhead(work string) {
 	vmlinux := filepath.Join(*e2eCache, "vmlinux")
 	if _, err := os.Stat(vmlinux); err != nil {
@@ -415,10 +445,10 @@ func launchOverhead(work string) {
 		return initrd
 	}
 	initrd := mkinitrd("now", filepath.Join(*binDir, "guest-agent-static"))
-	// With -before, the launcher and agent of that ref boot the same guest in the same loop.
-	var beforeLauncher, beforeInitrd string
+	arms := []*launchArm{{name: "plain", initrd: initrd}, {name: "launch", launcher: filepath.Join(*binDir, "host-launcher"), initrd: initrd}}
+	// With -before, the launcher and agent of that ref boot the same guest in the same rounds.
 	if out := beforeBinaries(work); out != "" {
-		beforeLauncher, beforeInitrd = filepath.Join(out, "host-launcher"), mkinitrd("before", filepath.Join(out, "guest-agent"))
+		arms = append(arms, &launchArm{name: "before", launcher: filepath.Join(out, "host-launcher"), initrd: mkinitrd("before", filepath.Join(out, "guest-agent"))})
 	}
 	creds := filepath.Join(dir, "creds")
 	os.Mkdir(creds, 0o700)
@@ -432,56 +462,82 @@ func launchOverhead(work string) {
 			"-serial", "file:" + console, "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
 			"-append", "console=ttyS0 quiet panic=-1 credlink.bench=1 credlink.agent=" + agent + " credlink.manifest=ok"}
 	}
-	// launch times one boot through a host-launcher until READY=1 on its NOTIFY_SOCKET.
-	launch := func(name string, i int, launcher, initrd string) float64 {
-		nd, _ := os.MkdirTemp(dir, "n")
-		notify, err := sdnotify.Listen(nd)
-		must(err)
-		defer notify.Close()
-		console := filepath.Join(dir, fmt.Sprintf("%s%d.log", name, i))
-		args := []string{"run", "--vm", "bench", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", nd, "--shutdown-timeout", "1s",
-			"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET",
-			"--set", "ENVIRONMENT=bench", "--set", "CLUSTER=local", "--"}
-		l := exec.Command(launcher, append(args, qemu(console, "on", initrd)...)...)
-		l.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
+	// boot times one boot of arm a: until the marker, and through a launcher until READY=1.
+	boot := func(a *launchArm, i int) launchBoot {
+		console := filepath.Join(dir, fmt.Sprintf("%s%d.log", a.name, i))
+		var cmd *exec.Cmd
+		var notify *sdnotify.Listener
+		if a.launcher == "" {
+			cmd = exec.Command("qemu-system-x86_64", qemu(console, "off", a.initrd)...)
+		} else {
+			nd, _ := os.MkdirTemp(dir, "n")
+			var err error
+			notify, err = sdnotify.Listen(nd)
+			must(err)
+			defer notify.Close()
+			args := []string{"run", "--vm", "bench", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", nd, "--shutdown-timeout", "200ms",
+				"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET",
+				"--set", "ENVIRONMENT=bench", "--set", "CLUSTER=local", "--"}
+			cmd = exec.Command(a.launcher, append(args, qemu(console, "on", a.initrd)...)...)
+			cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
+		}
 		start := time.Now()
-		must(l.Start())
-		m, err := notify.Wait(time.Minute, sdnotify.Has("READY", "1"))
-		must(err)
-		l.Process.Signal(syscall.SIGTERM)
-		l.Wait()
-		return float64(m.Received.Sub(start)) / float64(time.Millisecond)
-	}
-	var plain, launched, launchedBefore []float64
-	load := loadAvg()
-	for i := range max(*runs/3, 5) {
-		// Plain QEMU: time until the guest prints its marker.
-		console := filepath.Join(dir, fmt.Sprintf("plain%d.log", i))
-		c := exec.Command("qemu-system-x86_64", qemu(console, "off", initrd)...)
-		start := time.Now()
-		must(c.Start())
-		for !bytes.Contains(readFile(console), []byte("E2E-INIT")) && time.Since(start) < time.Minute {
+		must(cmd.Start())
+		var b launchBoot
+		for time.Since(start) < time.Minute {
+			// The whole line, so that its uptime can be read.
+			if _, rest, ok := bytes.Cut(readFile(console), []byte("E2E-INIT uptime=")); ok && bytes.IndexByte(rest, '\n') > 0 {
+				b.marker = float64(time.Since(start)) / float64(time.Millisecond)
+				up, err := strconv.ParseFloat(string(bytes.TrimSpace(rest[:bytes.IndexByte(rest, '\n')])), 64)
+				must(err)
+				b.uptime = up * 1000
+				break
+			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		plain = append(plain, float64(time.Since(start))/float64(time.Millisecond))
-		c.Process.Kill()
-		c.Wait()
-
-		// Alternate which launcher boots first, so that neither always follows the plain boot.
-		if beforeLauncher != "" && i%2 == 1 {
-			launchedBefore = append(launchedBefore, launch("before", i, beforeLauncher, beforeInitrd))
+		if b.marker == 0 {
+			must(fmt.Errorf("%s boot %d: no E2E-INIT on the console within a minute", a.name, i))
 		}
-		launched = append(launched, launch("launch", i, filepath.Join(*binDir, "host-launcher"), initrd))
-		if beforeLauncher != "" && i%2 == 0 {
-			launchedBefore = append(launchedBefore, launch("before", i, beforeLauncher, beforeInitrd))
+		if notify != nil {
+			m, err := notify.Wait(time.Minute, sdnotify.Has("READY", "1"))
+			must(err)
+			b.ready = float64(m.Received.Sub(start)) / float64(time.Millisecond)
+			cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+		return b
+	}
+	boots := max(*launchBoots, 10)
+	load := loadAvg()
+	for i := range boots {
+		for _, k := range mrand.Perm(len(arms)) {
+			time.Sleep(*bootGap)
+			arms[k].boots = append(arms[k].boots, boot(arms[k], i))
 		}
 	}
 	load += " → " + loadAvg()
-	add("launch", "QEMU TCG boot → ready (5 credentials)", spread(launched), spread(plain),
-		ratio(quantile(launched, 0.5), quantile(plain, 0.5)), "peer: plain QEMU, guest prints its marker where the agent starts; interleaved; load average "+load)
-	if beforeLauncher != "" {
-		add("launch", "QEMU TCG boot → ready (5 credentials), "+*before, spread(launchedBefore), spread(plain),
-			ratio(quantile(launchedBefore, 0.5), quantile(plain, 0.5)), fmt.Sprintf("same loop; this tree vs %s: %s", *before, ratio(quantile(launched, 0.5), quantile(launchedBefore, 0.5))))
+	plain := arms[0]
+	marker := func(b launchBoot) float64 { return b.marker }
+	uptime := func(b launchBoot) float64 { return b.uptime }
+	pm, pu := quantile(plain.series(marker), 0.5), quantile(plain.series(uptime), 0.5)
+	how := fmt.Sprintf("%d boots per arm, each round in a random order, %v pause before every boot; load average %s", boots, *bootGap, load)
+	for _, a := range arms[1:] {
+		label, vs := "", ""
+		if a.name == "before" {
+			label = ", " + *before
+			vs = fmt.Sprintf("; this tree vs %s: %s", *before, ratio(quantile(arms[1].series(func(b launchBoot) float64 { return b.ready }), 0.5), quantile(a.series(func(b launchBoot) float64 { return b.ready }), 0.5)))
+		}
+		ready := a.series(func(b launchBoot) float64 { return b.ready })
+		add("launch", "QEMU TCG boot → READY=1 (5 credentials)"+label, spread(ready), spread(plain.series(marker)),
+			ratio(quantile(ready, 0.5), pm), "peer: plain QEMU, the guest prints its marker where the agent starts; "+how+vs)
+		am, au := quantile(a.series(marker), 0.5), quantile(a.series(uptime), 0.5)
+		add("launch", "of which: exec → the guest's marker"+label, spread(a.series(marker)), spread(plain.series(marker)), ratio(am, pm),
+			fmt.Sprintf("%+.0f ms; the guest's own uptime at the marker %.0f vs %.0f ms (%+.0f ms; the rest is before the kernel runs: launcher, QEMU start-up, firmware)", am-pm, au, pu, au-pu))
+		tail := a.series(func(b launchBoot) float64 { return b.ready - b.marker })
+		add("launch", "of which: the guest's marker → READY=1"+label, spread(tail), "", "",
+			"guest-agent's cold exec under TCG, SMBIOS read and checks, the exchange over virtio-serial, the launcher's READY=1")
 	}
 }
 
