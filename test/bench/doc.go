@@ -17,8 +17,11 @@
 //  2. ack path: host-side time from the guest's first byte to READY=1 on NOTIFY_SOCKET, credlink's
 //     authenticated exchange vs. the socat relay microvm.nix uses;
 //  3. launch overhead: QEMU (TCG) boot to READY=1 through host-launcher vs. the same guest booted
-//     by plain QEMU printing its own marker, interleaved (needs the e2e assets); with -before REF
-//     REF's launcher and agent boot the same guest in the same loop; the load average is noted;
+//     by plain QEMU printing its own marker (needs the e2e assets), split at that marker (QEMU
+//     exec → marker, with the guest's own uptime there; marker → READY=1); -boots boots per arm,
+//     each round in a random order and every boot after a -boot-gap pause (a boot right after
+//     another one runs slower here); with -before REF, REF's launcher and agent boot the same
+//     guest in the same rounds; the load average is noted;
 //  4. scale: N concurrent local-mode launches: wall time until all are READY, launcher memory per
 //     VM, failures; scale-wait (scalewait.go): N launchers waiting for acknowledgements with no
 //     agent on the host (each with a stand-in QEMU that never boots), started a few at a time:
