@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -405,6 +406,11 @@ type launchArm struct {
 // arms), and the guest's own uptime when it printed the marker (/proc/uptime, 10 ms steps).
 type launchBoot struct{ marker, ready, uptime float64 }
 
+// launchTBs is what QEMU had translated (HMP "info jit", TB count) when the guest printed its
+// marker and when READY=1 arrived: how much distinct guest code (kernel, agent, runtime) ran,
+// which is most of a TCG boot's wall time and does not depend on the machine's load.
+type launchTBs struct{ marker, ready int }
+
 func (a *launchArm) series(f func(launchBoot) float64) []float64 {
 	out := make([]float64, len(a.boots))
 	for i, b := range a.boots {
@@ -462,13 +468,18 @@ func launchOverhead(work string) {
 			"-serial", "file:" + console, "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
 			"-append", "console=ttyS0 quiet panic=-1 credlink.bench=1 credlink.agent=" + agent + " credlink.manifest=ok"}
 	}
-	// boot times one boot of arm a: until the marker, and through a launcher until READY=1.
-	boot := func(a *launchArm, i int) launchBoot {
+	// boot times one boot of arm a (monitor "": timed) or counts its translation blocks through
+	// an extra QMP monitor, which the untimed boots alone have (a query takes QEMU's lock).
+	boot := func(a *launchArm, i int, monitor string) (launchBoot, launchTBs) {
 		console := filepath.Join(dir, fmt.Sprintf("%s%d.log", a.name, i))
 		var cmd *exec.Cmd
 		var notify *sdnotify.Listener
+		var extra []string
+		if monitor != "" {
+			extra = []string{"-qmp", "unix:" + monitor + ",server=on,wait=off"}
+		}
 		if a.launcher == "" {
-			cmd = exec.Command("qemu-system-x86_64", qemu(console, "off", a.initrd)...)
+			cmd = exec.Command("qemu-system-x86_64", append(qemu(console, "off", a.initrd), extra...)...)
 		} else {
 			nd, _ := os.MkdirTemp(dir, "n")
 			var err error
@@ -478,7 +489,7 @@ func launchOverhead(work string) {
 			args := []string{"run", "--vm", "bench", "--hypervisor", "qemu", "--ack-via", "serial", "--runtime-dir", nd, "--shutdown-timeout", "200ms",
 				"--credential", "API_KEY=API_KEY", "--credential", "DB_PASSWORD=DB_PASSWORD", "--credential", "JWT_SECRET=JWT_SECRET",
 				"--set", "ENVIRONMENT=bench", "--set", "CLUSTER=local", "--"}
-			cmd = exec.Command(a.launcher, append(args, qemu(console, "on", a.initrd)...)...)
+			cmd = exec.Command(a.launcher, append(append(args, qemu(console, "on", a.initrd)...), extra...)...)
 			cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path, "CREDENTIALS_DIRECTORY="+creds)
 		}
 		start := time.Now()
@@ -498,32 +509,46 @@ func launchOverhead(work string) {
 		if b.marker == 0 {
 			must(fmt.Errorf("%s boot %d: no E2E-INIT on the console within a minute", a.name, i))
 		}
+		var tbs launchTBs
+		if monitor != "" {
+			tbs.marker = tbCount(monitor)
+		}
 		if notify != nil {
 			m, err := notify.Wait(time.Minute, sdnotify.Has("READY", "1"))
 			must(err)
 			b.ready = float64(m.Received.Sub(start)) / float64(time.Millisecond)
+			if monitor != "" {
+				tbs.ready = tbCount(monitor)
+			}
 			cmd.Process.Signal(syscall.SIGTERM)
 		} else {
 			cmd.Process.Kill()
 		}
 		cmd.Wait()
-		return b
+		return b, tbs
 	}
 	boots := max(*launchBoots, 10)
 	load := loadAvg()
 	for i := range boots {
 		for _, k := range mrand.Perm(len(arms)) {
 			time.Sleep(*bootGap)
-			arms[k].boots = append(arms[k].boots, boot(arms[k], i))
+			b, _ := boot(arms[k], i, "")
+			arms[k].boots = append(arms[k].boots, b)
 		}
 	}
 	load += " → " + loadAvg()
+	tbs := make([]launchTBs, len(arms))
+	for k, a := range arms {
+		time.Sleep(*bootGap)
+		_, tbs[k] = boot(a, -1, filepath.Join(dir, a.name+"-jit.sock"))
+	}
 	plain := arms[0]
 	marker := func(b launchBoot) float64 { return b.marker }
 	uptime := func(b launchBoot) float64 { return b.uptime }
 	pm, pu := quantile(plain.series(marker), 0.5), quantile(plain.series(uptime), 0.5)
 	how := fmt.Sprintf("%d boots per arm, each round in a random order, %v pause before every boot; load average %s", boots, *bootGap, load)
-	for _, a := range arms[1:] {
+	for k, a := range arms[1:] {
+		k++
 		label, vs := "", ""
 		if a.name == "before" {
 			label = ", " + *before
@@ -538,7 +563,47 @@ func launchOverhead(work string) {
 		tail := a.series(func(b launchBoot) float64 { return b.ready - b.marker })
 		add("launch", "of which: the guest's marker → READY=1"+label, spread(tail), "", "",
 			"guest-agent's cold exec under TCG, SMBIOS read and checks, the exchange over virtio-serial, the launcher's READY=1")
+		add("launch", "QEMU translation blocks: boot → marker, marker → READY=1"+label, fmt.Sprintf("%d, %d", tbs[k].marker, tbs[k].ready-tbs[k].marker),
+			fmt.Sprintf("%d, -", tbs[0].marker), ratio(float64(tbs[k].marker), float64(tbs[0].marker)),
+			"distinct guest code run (kernel, firmware, init, agent), from QEMU's HMP info jit in one extra boot per arm, not timed; under TCG translating it is most of the wall time, and the count does not move with the load")
 	}
+}
+
+// tbCount asks QEMU's monitor at path for the number of translation blocks so far ("TB count" of
+// HMP "info jit" through QMP's human-monitor-command).
+func tbCount(path string) int {
+	c, err := net.Dial("unix", path)
+	must(err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	var text string
+	for i, cmd := range []string{`{"execute":"qmp_capabilities"}`, `{"execute":"human-monitor-command","arguments":{"command-line":"info jit"}}`} {
+		if i == 0 {
+			_, err = r.ReadBytes('\n') // greeting
+			must(err)
+		}
+		_, err = c.Write([]byte(cmd + "\n"))
+		must(err)
+		for {
+			line, err := r.ReadBytes('\n')
+			must(err)
+			var m struct{ Return json.RawMessage }
+			if json.Unmarshal(line, &m) == nil && m.Return != nil {
+				json.Unmarshal(m.Return, &text)
+				break
+			}
+		}
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "TB" && f[1] == "count" {
+			n, err := strconv.Atoi(f[2])
+			must(err)
+			return n
+		}
+	}
+	must(fmt.Errorf("no TB count in QEMU's info jit: %q", text))
+	return 0
 }
 
 // beforeBinaries builds -before's guest-agent and host-launcher as make build does, once, and
