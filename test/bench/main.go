@@ -422,10 +422,10 @@ func (a *launchArm) series(f func(launchBoot) float64) []float64 {
 // launchOverhead boots the e2e guest (test/e2e/guest-init with credlink.bench=1, the same
 // initramfs with the agent in it) through host-launcher --ack-via serial until READY=1, and
 // under plain QEMU until it prints E2E-INIT where the agent would start. Back-to-back QEMU boots
-// on this machine are not independent: a boot that starts right after another one ended ran
-// ~10 % slower in the guest's own clock than one after a pause, so a fixed order (plain, then
-// launch right after it) charged that to one arm. Every boot therefore follows a pause
-// (-boot-gap) and each round boots the arms in a random order.
+// on this machine are not independent: without a pause they alternate fast and slow (~10 % in
+// the guest's own clock), so a fixed order (plain, then a launcher right after it, while plain
+// followed the launcher's shutdown wait) charged that to one arm. Every boot therefore follows a
+// pause (-boot-gap) and each round boots the arms in a random order.
 func launchOverhead(work string) {
 	vmlinux := filepath.Join(*e2eCache, "vmlinux")
 	if _, err := os.Stat(vmlinux); err != nil {
