@@ -144,8 +144,8 @@ var guards = []guard{
 	{
 		Name:     "agent readiness gate",
 		Why:      "the agent sends READY=1 only when verification passed",
-		Old:      "\tif res.OK {\n\t\td.log.Info(\"verification passed\"",
-		New:      "\tif true {\n\t\td.log.Info(\"verification passed\"",
+		Old:      "\tif res.OK && first {\n\t\t_ = d.notify(\"READY=1",
+		New:      "\tif first {\n\t\t_ = d.notify(\"READY=1",
 		Packages: []string{"./pkg/agent"},
 	},
 	{
