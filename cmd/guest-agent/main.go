@@ -20,7 +20,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -97,15 +99,24 @@ func commonFlags(fs *flag.FlagSet, o *agent.Options) {
 // imports credentials from SMBIOS or fw_cfg (credential.SystemdFirstSMBIOS); an older one is a
 // usage error, since such a guest never receives a credlink credential.
 func parseSystemdFlag(v string) (credential.Systemd, error) {
-	n, ok := agent.ParseSystemdVersion("systemd " + v)
+	m := systemdFlagRe.FindStringSubmatch(v)
+	if m == nil {
+		return 0, fmt.Errorf("want a systemd version such as 252 or 257.13, not %q", v)
+	}
+	n, _ := strconv.Atoi(m[1]) // at most 9 digits
+	if n < int(credential.SystemdFirstSMBIOS) {
+		return 0, fmt.Errorf("systemd %d imports no credentials from SMBIOS or fw_cfg (%d and newer do)", n, int(credential.SystemdFirstSMBIOS))
+	}
+	v2, ok := agent.ParseSystemdVersion("systemd " + m[1])
 	if !ok {
-		return 0, fmt.Errorf("want a systemd version number such as 252, not %q", v)
+		return 0, fmt.Errorf("systemd %d: no such version (want 252 to 100000)", n)
 	}
-	if n < credential.SystemdFirstSMBIOS {
-		return 0, fmt.Errorf("systemd %d imports no credentials from SMBIOS or fw_cfg (%d and newer do)", int(n), int(credential.SystemdFirstSMBIOS))
-	}
-	return n, nil
+	return v2, nil
 }
+
+// systemdFlagRe is --systemd-version: a major version, optionally with its point release, as
+// `systemctl --version` and NixOS's systemd.package.version write them; nothing else.
+var systemdFlagRe = regexp.MustCompile(`^([0-9]{1,9})(\.[0-9]+)*$`)
 
 // resolveSystemd detects the guest's systemd unless --systemd-version named it.
 func resolveSystemd(o *agent.Options) {

@@ -640,3 +640,20 @@ func TestBinaryBuiltLikeTheTest(t *testing.T) {
 		t.Errorf("test built with -race=%v, guest-agent's build info:\n%s", testkit.Race, r.Stdout)
 	}
 }
+
+func TestParseSystemdFlag(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int // 0: refused
+	}{
+		{"252", 252}, {"257", 257}, {"257.13", 257}, {"258.1.2", 258}, {"100000", 100000},
+		{"251", 0}, {"0", 0}, {"1", 0}, {"-1", 0}, {"+257", 0}, {" 257", 0}, {"257 ", 0},
+		{"252xyz", 0}, {"257~rc1", 0}, {"257\njunk", 0}, {"257 (257.13-1)", 0}, {"1e3", 0},
+		{"0x101", 0}, {"", 0}, {"100001", 0}, {"99999999999", 0}, {"257.", 0},
+	} {
+		got, err := parseSystemdFlag(tt.in)
+		if (err == nil) != (tt.want != 0) || int(got) != tt.want {
+			t.Errorf("parseSystemdFlag(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}

@@ -119,7 +119,12 @@ func Parse(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	if _, err := p.d.ReadToken(); err != io.EOF {
-		return nil, p.errf(nil, "data after the top-level object")
+		off := p.d.InputOffset()
+		var se *jsontext.SyntacticError
+		if errors.As(err, &se) {
+			off = se.ByteOffset
+		}
+		return nil, p.errAt(off, nil, "data after the top-level object")
 	}
 	if seen&seenCreds == 0 {
 		return nil, fmt.Errorf("%w: missing \"credentials\"", ErrInvalid)
@@ -138,6 +143,9 @@ type path struct {
 	key    string
 }
 
+// maxPathKey bounds each key an error's path shows, in bytes.
+const maxPathKey = 64
+
 func (p *path) String() string {
 	if p == nil {
 		return "(top level)"
@@ -149,6 +157,11 @@ func (p *path) String() string {
 	var b strings.Builder
 	for i := len(keys) - 1; i >= 0; i-- {
 		k := keys[i]
+		if len(k) > maxPathKey {
+			// A key is the manifest author's text, possibly megabytes of it: the error names
+			// its start and size.
+			k = fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(k[:maxPathKey], ""), len(k))
+		}
 		switch {
 		case k == "" || strings.ContainsFunc(k, func(r rune) bool {
 			return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' || r == '-')
@@ -165,7 +178,12 @@ func (p *path) String() string {
 
 // errf formats an error with the JSON path and the line of the decoder's position.
 func (p *parser) errf(at *path, format string, args ...any) error {
-	line := 1 + bytes.Count(p.src[:min(int(p.d.InputOffset()), len(p.src))], []byte{'\n'})
+	return p.errAt(p.d.InputOffset(), at, format, args...)
+}
+
+// errAt is errf at byte offset off (a syntax error's own offset, past the last good token).
+func (p *parser) errAt(off int64, at *path, format string, args ...any) error {
+	line := 1 + bytes.Count(p.src[:min(max(int(off), 0), len(p.src))], []byte{'\n'})
 	return fmt.Errorf("%w: %s (line %d): %s", ErrInvalid, at, line, fmt.Sprintf(format, args...))
 }
 
@@ -177,7 +195,7 @@ func (p *parser) token(at *path) (jsontext.Token, error) {
 		}
 		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
-			return t, p.errf(at, "JSON syntax: %v", se.Err)
+			return t, p.errAt(se.ByteOffset, at, "JSON syntax: %v", se.Err)
 		}
 		return t, p.errf(at, "%v", err)
 	}

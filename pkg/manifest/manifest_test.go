@@ -63,6 +63,12 @@ func TestParseErrors(t *testing.T) {
 		{``, `invalid manifest: (top level) (line 1): unexpected end of file`},
 		{`{"credentials":{}} {}`, `invalid manifest: (top level) (line 1): data after the top-level object`},
 		{"{\"credentials\":{\n\"A\":{\"bytes\":1,}}}", `invalid manifest: credentials.A (line 2): JSON syntax: invalid character ',' at start of value`},
+		// a syntax error names its own line, not the last good token's
+		{"{\"credentials\": {\n\"A\": {\"bytes\": 1}\n\n\"B\": {}}}", `invalid manifest: credentials (line 4): JSON syntax: invalid character '"' after object value (expecting ',' or '}')`},
+		{"{\"credentials\": {}}\n\n\ngarbage", `invalid manifest: (top level) (line 4): data after the top-level object`},
+		// a long key is cut in the path
+		{`{"credentials":{"` + strings.Repeat("K", 100000) + `":{"byts":1}}}`, `invalid manifest: credentials["` + strings.Repeat("K", 64) + `…(100000 bytes)"] (line 1): invalid credential name: 100000 bytes, limit 255`},
+		{`{"credentials":{"A":{"` + strings.Repeat("b", 100) + `":1}}}`, `invalid manifest: credentials.A["` + strings.Repeat("b", 64) + `…(100 bytes)"] (line 1): unknown field`},
 		{`{"credentials":{"A":{"bytes":1,"bytes":2}}}`, `invalid manifest: credentials.A.bytes (line 1): duplicate key`},
 		{`{"credentials":{},"unexpected":"warn","unexpected":"fail"}`, `invalid manifest: unexpected (line 1): duplicate key`},
 		{"{\"credentials\":{\"A\xff\":{}}}", `invalid manifest: credentials (line 1): JSON syntax: invalid UTF-8`},
@@ -71,7 +77,11 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.src))
 		if err == nil || err.Error() != tt.err || !errors.Is(err, ErrInvalid) {
-			t.Errorf("Parse(%s)\n  err  = %v\n  want = %s", strings.ReplaceAll(tt.src, "\n", " "), err, tt.err)
+			src := strings.ReplaceAll(tt.src, "\n", " ")
+			if len(src) > 200 {
+				src = src[:200] + "…"
+			}
+			t.Errorf("Parse(%s)\n  err  = %.300v\n  want = %.300s", src, err, tt.err)
 		}
 	}
 }
