@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 20000x
 BIN       := bin
 
-.PHONY: help bench nix monitoring units build test mutation lint fuzz-smoke fixtures demo e2e nested clean
+.PHONY: help bench bench-kvm nix monitoring units build test mutation lint fuzz-smoke fixtures demo e2e nested clean
 
 help:
 	@echo "make demo        host-launcher demo: the whole flow on this machine, no VM"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint        gofmt, go vet, staticcheck"
 	@echo "make fuzz-smoke  every fuzz target for $(FUZZTIME) executions"
 	@echo "make bench       the performance report (test/bench): agent, ack, launch, scale, codec"
+	@echo "make bench-kvm   launch overhead with the guest under KVM, in nested L1 (root, 8–17 min; not in make bench)"
 	@echo "make e2e         boot real QEMU guests (TCG) through host-launcher; installs qemu etc. when root"
 	@echo "make nested      nested KVM under TCG: vhost-vsock, systemd 257/254 guests, graceful stop (root)"
 	@echo "make nix         evaluate nixos-module/ + flake.nix with the real nixpkgs lib and microvm.nix (../shared), check vendorHash"
@@ -64,6 +65,14 @@ bench: build
 	test/e2e/assets.sh >/dev/null
 	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench -raise-pid-max
 
+# The launch row under KVM (test/bench/launchkvm.go): boots L1 (test/nested/l1.sh, nested
+# KVM under TCG) and interleaves plain QEMU with host-launcher (vsock, serial) inside it. Root;
+# 8 min for 15 rounds, plus ~3 min for each L1 that freezes (the section replaces it). Its own
+# output directory, so make bench's results.md stays.
+bench-kvm: build
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/guest-agent-static ./cmd/guest-agent
+	test/e2e/assets.sh >/dev/null
+	$(GO) run ./test/bench -bin $(BIN) -out .cache/bench-kvm -only launch-kvm -runs 15 -e2e-cache "$$(test/e2e/assets.sh)"
 
 # End-to-end: real guests under QEMU software emulation. test/e2e/assets.sh installs QEMU,
 # busybox-static, cpio, kmod when missing and caches Debian's kernel under .cache/e2e.

@@ -394,7 +394,8 @@ wait:
 		out.AckToReady = out.ReadyAt.Sub(out.Accepted.Received)
 		out.GuestBootWaited = t.notify != nil
 		log.Info("guest acknowledged: credentials delivered byte-exact", "credentials", len(p.User),
-			"boot_id", out.Accepted.Report.BootID, "ack_to_ready", out.AckToReady, "since_start", out.ReadyAt.Sub(out.Started))
+			"boot_id", out.Accepted.Report.BootID, "exchange", out.Accepted.Received.Sub(out.Accepted.Started),
+			"ack_to_ready", out.AckToReady, "since_start", out.ReadyAt.Sub(out.Started))
 	}
 	if onReady != nil {
 		onReady(out)

@@ -22,6 +22,11 @@
 //     each round in a random order and every boot after a -boot-gap pause (a boot right after
 //     another one runs slower here); with -before REF, REF's launcher and agent boot the same
 //     guest in the same rounds; the load average is noted;
+//     launch-kvm (not in the default -only list; root; `make bench-kvm`): the same comparison
+//     with the guest under KVM, the setting users run: boots L1 (test/nested/l1.sh, nested
+//     KVM under TCG) and, inside it, interleaves plain QEMU -accel kvm with host-launcher acking
+//     over vhost-vsock and over virtio-serial, each boot's time split at the guest's marker and
+//     by the launcher's log (launchkvm.go says why each step of the method is there);
 //  4. scale: N concurrent local-mode launches: wall time until all are READY, launcher memory per
 //     VM, failures; scale-wait (scalewait.go): N launchers waiting for acknowledgements with no
 //     agent on the host (each with a stand-in QEMU that never boots), started a few at a time:

@@ -35,7 +35,7 @@ var (
 	runs        = flag.Int("runs", 15, "repetitions of each timed measurement")
 	scales      = flag.String("scale", "100,500,1000,2000", "concurrent local launches to try, until one fails")
 	waitScales  = flag.String("scale-wait", "1000", "launchers waiting for acks (no agents) to try, comma-separated, until one fails or pid_max leaves no room (starting thousands at once saturates a 2-core machine for minutes)")
-	sections    = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run")
+	sections    = flag.String("only", "instr,agent,ack,launch,scale,scale-wait,go", "sections to run (also launch-kvm, not run by default: boots nested L1 for 8–17 min, root)")
 	before      = flag.String("before", "", "git ref also measured, interleaved, as the peer \"before\" (instruction counts, launch); e.g. main")
 	e2eCache    = flag.String("e2e-cache", ".cache/e2e", "test/e2e/assets.sh cache (for the launch section)")
 	launchBoots = flag.Int("boots", 12, "QEMU boots per arm in the launch section (at least 10)")
@@ -53,6 +53,10 @@ func add(section, what, credlink, peer, ratio, note string) {
 
 func main() {
 	flag.Parse()
+	if cfg := os.Getenv("NESTED_BENCH_L1"); cfg != "" { // this binary inside L1 (launch-kvm)
+		launchKVMInL1(cfg)
+		return
+	}
 	os.MkdirAll(*outDir, 0o755)
 	work, err := os.MkdirTemp("", "cb")
 	must(err)
@@ -74,6 +78,9 @@ func main() {
 	}
 	if want["launch"] {
 		launchOverhead(work)
+	}
+	if want["launch-kvm"] {
+		launchKVM(work)
 	}
 	if want["scale"] {
 		scale(work)
