@@ -13,11 +13,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,7 +231,10 @@ func startVMWith(t *testing.T, o vmOpts, qemuArgs func([]string) []string) *vm {
 	if o.delivery != "" {
 		args = append(args, "--smbios-delivery", o.delivery)
 	}
-	for name, val := range o.dep.files {
+	// In a fixed order: the launcher packs OEM strings into Type 11 structures in flag order, so
+	// map order would make the structure count (which the systemd 252 scenario checks) vary.
+	for _, name := range slices.Sorted(maps.Keys(o.dep.files)) {
+		val := o.dep.files[name]
 		if name == o.omit {
 			continue
 		}
