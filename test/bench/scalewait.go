@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/credlink/credlink/pkg/sdnotify"
 )
 
 // --- 4b. scale, launcher alone --------------------------------------------------------------
@@ -379,24 +381,24 @@ func (n *waitNotify) loop() {
 				}
 			}
 		}
-		for _, line := range strings.Split(string(buf[:k]), "\n") {
-			status, ok := strings.CutPrefix(line, "STATUS=")
-			if !ok {
-				continue
-			}
-			n.mu.Lock()
-			if s := n.byPID[pid]; s != nil && !s.waiting && s.failed == "" {
-				switch {
-				case strings.HasPrefix(status, "Waiting for acknowledgement from "):
-					s.waiting, s.at = true, time.Now()
-					close(s.done)
-				case strings.HasPrefix(status, "Failed"), strings.HasPrefix(status, "Configuration error"):
-					s.failed = status
-					close(s.done)
-				}
-			}
-			n.mu.Unlock()
+		// The launchers' messages parsed as systemd does; kept per sender (SO_PASSCRED), not
+		// all of them: 10,000 launchers refreshing STATUS= would otherwise fill the bench.
+		status, has := sdnotify.Parse(string(buf[:k]), time.Time{}).Fields["STATUS"]
+		if !has {
+			continue
 		}
+		n.mu.Lock()
+		if s := n.byPID[pid]; s != nil && !s.waiting && s.failed == "" {
+			switch {
+			case strings.HasPrefix(status, "Waiting for acknowledgement from "):
+				s.waiting, s.at = true, time.Now()
+				close(s.done)
+			case strings.HasPrefix(status, "Failed"), strings.HasPrefix(status, "Configuration error"):
+				s.failed = status
+				close(s.done)
+			}
+		}
+		n.mu.Unlock()
 	}
 }
 
