@@ -449,7 +449,7 @@ func launchOverhead(work string) {
 		must(err)
 		must(os.WriteFile(filepath.Join(files, "guest-agent"), agent, 0o755))
 		must(os.WriteFile(filepath.Join(files, "vsockcheck"), []byte("#!/bin/sh\n"), 0o755))
-		must(os.WriteFile(filepath.Join(files, "etc", "credlink", "ok.json"), []byte(`{"credentials": {"API_KEY": {"bytes": 44}, "DB_PASSWORD": {"bytes": 44}, "JWT_SECRET": {"min_bytes": 64}, "ENVIRONMENT": {"secret": false}, "CLUSTER": {"secret": false}}}`), 0o644))
+		must(os.WriteFile(filepath.Join(files, "etc", "credlink", "ok.json"), []byte(benchManifest), 0o644))
 		initrd := filepath.Join(dir, name+"-initrd.gz")
 		cmd := exec.Command("test/e2e/mkinitrd.sh", *e2eCache, initrd, "test/e2e/guest-init", files, "virtio_pci", "virtio_console")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -691,6 +691,7 @@ func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, flo
 	defer notify.Close()
 	cmds := make([]*exec.Cmd, n)
 	var errs sync.Map
+	var exited sync.WaitGroup
 	availBefore := memAvailableKiB()
 	start := time.Now()
 	for i := range n {
@@ -708,7 +709,9 @@ func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, flo
 			continue
 		}
 		cmds[i] = c
+		exited.Add(1)
 		go func() {
+			defer exited.Done()
 			c.Wait()
 			if c.ProcessState != nil && !c.ProcessState.Success() {
 				errs.Store(i, lastLine(stderr.String()))
@@ -749,13 +752,8 @@ func scaleOnce(work, creds, manifest string, n int) (time.Duration, float64, flo
 			c.Process.Signal(syscall.SIGTERM)
 		}
 	}
-	for _, c := range cmds {
-		if c != nil {
-			for c.ProcessState == nil {
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-	}
+	// The goroutines above own Wait (and ProcessState): wait for them, not by reading it.
+	exited.Wait()
 	fails := n - ready
 	note := fmt.Sprintf("; host memory %.1f MiB/VM (launcher + agent)", hostPerVM/1024)
 	errs.Range(func(_, v any) bool { note += "; e.g. " + v.(string); return false })
