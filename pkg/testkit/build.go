@@ -45,15 +45,6 @@ func MustBin(names ...string) string {
 	return paths[0]
 }
 
-// BinDir returns the directory the commands are built into (for a test that runs one command
-// that finds another next to itself, like host-launcher demo finding guest-agent).
-func BinDir(t testing.TB) string {
-	Bin(t, "guest-agent")
-	builds.mu.Lock()
-	defer builds.mu.Unlock()
-	return builds.dir
-}
-
 func build(names []string) ([]string, error) {
 	builds.mu.Lock()
 	defer builds.mu.Unlock()

@@ -69,9 +69,6 @@ func Start(t testing.TB, env []string, bin string, args ...string) *Proc {
 // Signal sends sig to the child.
 func (p *Proc) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
 
-// Done is closed when the child has exited.
-func (p *Proc) Done() <-chan struct{} { return p.done }
-
 // Wait waits up to d for the child to exit and returns its exit status (-1 for a signal).
 func (p *Proc) Wait(t testing.TB, d time.Duration) int {
 	t.Helper()

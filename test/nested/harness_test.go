@@ -462,10 +462,9 @@ func startLaunch(t *testing.T, o launchOpts) *launch {
 		t.Fatal(err)
 	}
 	go func() {
-		err := l.cmd.Wait()
+		_ = l.cmd.Wait() // the exit code below is what the scenarios check
 		l.ended = time.Now()
 		l.code = l.cmd.ProcessState.ExitCode()
-		_ = err
 		close(l.exited)
 	}()
 	t.Cleanup(func() {
