@@ -521,3 +521,21 @@ func TestWatchdog(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The periodic STATUS= refresh must not take back an acknowledgement already announced.
+func TestWaitingStatus(t *testing.T) {
+	for _, tt := range []struct {
+		ack     bool
+		elapsed time.Duration
+		want    string
+	}{
+		{false, 0, "Waiting for acknowledgement from vm1"},
+		{false, 31 * time.Second, "Waiting for acknowledgement from vm1 (31s)"},
+		{true, 0, "Acknowledged; waiting for the guest's systemd to report READY=1"},
+		{true, 61 * time.Second, "Acknowledged; waiting for the guest's systemd to report READY=1 (61s)"},
+	} {
+		if got := waitingStatus("vm1", tt.ack, tt.elapsed); got != tt.want {
+			t.Errorf("waitingStatus(%v, %v) = %q, want %q", tt.ack, tt.elapsed, got, tt.want)
+		}
+	}
+}

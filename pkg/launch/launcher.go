@@ -323,7 +323,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 	defer deadline.Stop()
 	statusTick := time.NewTicker(statusEvery)
 	defer statusTick.Stop()
-	c.notify(sdnotify.Status("Waiting for acknowledgement from " + c.VM))
+	c.notify(sdnotify.Status(waitingStatus(c.VM, false, 0)))
 
 	var failure []string
 wait:
@@ -344,7 +344,7 @@ wait:
 			case r.Accepted:
 				out.Accepted = &r
 				if !guestReady {
-					c.notify(sdnotify.Status("Acknowledged; waiting for the guest's systemd to report READY=1"))
+					c.notify(sdnotify.Status(waitingStatus(c.VM, true, 0)))
 				}
 			default:
 				out.Accepted = &r
@@ -369,7 +369,7 @@ wait:
 			stopVM(vm, c.ShutdownTimeout, log)
 			return out, nil
 		case <-statusTick.C:
-			c.notify(sdnotify.Status(fmt.Sprintf("Waiting for acknowledgement from %s (%ds)", c.VM, int(time.Since(out.Started).Seconds()))))
+			c.notify(sdnotify.Status(waitingStatus(c.VM, out.Accepted != nil, time.Since(out.Started))))
 		case <-wd.c():
 			wd.ping(vm)
 		}
@@ -464,6 +464,19 @@ func describeExit(err error) string {
 	default:
 		return err.Error()
 	}
+}
+
+// waitingStatus is the STATUS= of a launcher still starting: waiting for the acknowledgement, or
+// (acknowledged) for the guest's systemd's READY=1; elapsed > 0 adds the seconds since start.
+func waitingStatus(vm string, acknowledged bool, elapsed time.Duration) string {
+	s := "Waiting for acknowledgement from " + vm
+	if acknowledged {
+		s = "Acknowledged; waiting for the guest's systemd to report READY=1"
+	}
+	if elapsed > 0 {
+		s += fmt.Sprintf(" (%ds)", int(elapsed.Seconds()))
+	}
+	return s
 }
 
 // statusEvery is how often a waiting launcher refreshes the elapsed seconds in its STATUS=.
