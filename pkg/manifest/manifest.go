@@ -216,7 +216,8 @@ func (p *parser) object(at *path, field func(key string, at *path) error) error 
 		if err != nil {
 			return err
 		}
-		if err := field(t.String(), &path{at, t.String()}); err != nil {
+		k := t.String()
+		if err := field(k, &path{at, k}); err != nil {
 			return err
 		}
 	}
