@@ -155,8 +155,15 @@ func Run(ctx context.Context, o Options, reload <-chan os.Signal) error {
 			if wasReady {
 				_ = notify("READY=1")
 			}
-			if !d.ackAccepted() {
-				acked, _ = d.startAck(ctx)
+			// A new attempt only when the last one has ended: a second one would share the
+			// virtio-serial port (the OpenFile= descriptor) with the first, each reading the
+			// other's challenge or verdict.
+			select {
+			case <-acked:
+				if !d.ackAccepted() {
+					acked, _ = d.startAck(ctx)
+				}
+			default:
 			}
 		}
 	}
