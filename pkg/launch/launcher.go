@@ -306,7 +306,7 @@ func (c *Config) Run(ctx context.Context, onReady func(Outcome)) (Outcome, error
 		if ctx.Err() != nil { // stopped during set-up: a clean stop, not a failure
 			c.notify(sdnotify.Stopping, sdnotify.Status("Stopped while starting "+hv))
 			log.Info("stop requested while the hypervisor was starting")
-			_ = vm.stop(c.ShutdownTimeout)
+			stopVM(vm, c.ShutdownTimeout, log)
 			return out, nil
 		}
 		c.notify(sdnotify.Status("Failed to start " + hv + ": " + err.Error()))
@@ -371,7 +371,7 @@ wait:
 		case <-statusTick.C:
 			c.notify(sdnotify.Status(waitingStatus(c.VM, out.Accepted != nil, time.Since(out.Started))))
 		case <-wd.c():
-			wd.ping(vm)
+			wd.ping(vm, c.notify)
 		}
 	}
 
@@ -381,7 +381,7 @@ wait:
 		log.Error("credential delivery not verified", "reasons", strings.Join(failure, "; "))
 		if c.OnFailure == FailStop {
 			c.notify(sdnotify.Status(msg + "; stopping VM"))
-			_ = vm.stop(c.ShutdownTimeout)
+			stopVM(vm, c.ShutdownTimeout, log)
 			c.notify(sdnotify.Status(msg))
 			return out, fmt.Errorf("%w: %s", ErrNotDelivered, strings.Join(failure, "; "))
 		}
@@ -425,7 +425,7 @@ wait:
 		case m := <-guestMsgs:
 			logGuestMessage(unauth, &guestStatus, m)
 		case <-wd.c():
-			wd.ping(vm)
+			wd.ping(vm, c.notify)
 		}
 	}
 }
@@ -513,11 +513,13 @@ func (w *wdog) stop() {
 	}
 }
 
-func (w *wdog) ping(vm machine) {
+// ping sends WATCHDOG=1 through notify (Config.notify: the same channel as every other
+// notification, so a library caller's Notify sees it too).
+func (w *wdog) ping(vm machine, notify func(...sdnotify.Field)) {
 	select {
 	case <-vm.done():
 		return // a dead hypervisor gets no keep-alive: systemd's watchdog will act
 	default:
 	}
-	_ = sdnotify.Notify(sdnotify.Watchdog)
+	notify(sdnotify.Watchdog)
 }
