@@ -234,6 +234,7 @@ func (d *daemon) check(m *manifest.Manifest) verify.Result {
 	d.result, d.received = res, rec
 	d.mu.Unlock()
 	d.st.SetResult(res)
+	d.st.SetSources(rec.Sources) // with the result: a scrape between them would mix two reads
 	return res
 }
 
@@ -248,7 +249,6 @@ func (d *daemon) announce(res verify.Result) bool {
 		d.readySent = true
 	}
 	d.mu.Unlock()
-	d.st.SetSources(rec.Sources)
 	// The summary names credentials and why they failed: escaped and bounded like any text
 	// whose bytes came from a source (sdnotify.Text), so no newline can add a field.
 	status := "STATUS=" + sdnotify.Text(res.Summary()+sourceNote(rec), 2048)
