@@ -628,9 +628,16 @@ func TestParseAddress(t *testing.T) {
 			t.Errorf("String round trip of %q: %+v", in, again)
 		}
 	}
-	for _, in := range []string{"", "vsock", "vsock:2", "vsock:x:1", "vsock:2:99999999999", "serial:", "serial:../x", "serial:a/b", "unix:", "tcp:1.2.3.4:5"} {
-		if _, err := ParseAddress(in); !errors.Is(err, ErrBadAddress) {
-			t.Errorf("ParseAddress(%q) err = %v", in, err)
+	long := strings.Repeat("p", 100000)
+	for _, in := range []string{"", "vsock", "vsock:2", "vsock:x:1", "vsock:2:99999999999", "serial:", "serial:../x", "serial:a/b", "unix:", "tcp:1.2.3.4:5",
+		"serial:" + long, "vsock:" + long, long, long + ":x"} {
+		_, err := ParseAddress(in)
+		if !errors.Is(err, ErrBadAddress) {
+			t.Errorf("ParseAddress(%.40q…) err = %.200v", in, err)
+		}
+		// The value is the host's text, logged by the guest: errors repeat a bounded part of it.
+		if err != nil && len(err.Error()) > 300 {
+			t.Errorf("ParseAddress(%.40q…): %d-byte error", in, len(err.Error()))
 		}
 	}
 }

@@ -34,13 +34,24 @@ const HostCID = 2
 // ErrBadAddress is wrapped by every ParseAddress error.
 var ErrBadAddress = errors.New("invalid ack address")
 
+// maxPortName bounds a virtio-serial port name: it becomes /dev/virtio-ports/NAME (NAME_MAX), and
+// the guest logs it.
+const maxPortName = 255
+
+// maxShownAddress bounds how much of a bad credlink.ack value an error repeats, in bytes.
+const maxShownAddress = 128
+
 // ParseAddress parses the credlink.ack value. Surrounding whitespace (a trailing newline from a
 // file) is ignored.
 func ParseAddress(s string) (Address, error) {
 	s = strings.TrimSpace(s)
 	kind, rest, ok := strings.Cut(s, ":")
+	shown := s // what errors echo: the host's text, cut to a bound
+	if len(shown) > maxShownAddress {
+		shown = strings.ToValidUTF8(shown[:maxShownAddress], "") + "…"
+	}
 	if !ok {
-		return Address{}, fmt.Errorf("%w: %q has no kind (vsock:, serial:, unix:)", ErrBadAddress, s)
+		return Address{}, fmt.Errorf("%w: %q has no kind (vsock:, serial:, unix:)", ErrBadAddress, shown)
 	}
 	switch kind {
 	case KindVsock:
@@ -48,21 +59,22 @@ func ParseAddress(s string) (Address, error) {
 		cid, err1 := strconv.ParseUint(c, 10, 32)
 		port, err2 := strconv.ParseUint(p, 10, 32)
 		if !ok || err1 != nil || err2 != nil {
-			return Address{}, fmt.Errorf("%w: %q, want vsock:CID:PORT", ErrBadAddress, s)
+			return Address{}, fmt.Errorf("%w: %q, want vsock:CID:PORT", ErrBadAddress, shown)
 		}
 		return Address{Kind: kind, CID: uint32(cid), Port: uint32(port)}, nil
 	case KindSerial:
-		if rest == "" || strings.ContainsAny(rest, "/\x00") || rest == "." || rest == ".." {
-			return Address{}, fmt.Errorf("%w: %q, want serial:NAME with a plain port name", ErrBadAddress, s)
+		if rest == "" || len(rest) > maxPortName || strings.ContainsAny(rest, "/\x00") || rest == "." || rest == ".." {
+			return Address{}, fmt.Errorf("%w: %q, want serial:NAME with a plain port name of at most %d bytes", ErrBadAddress, shown, maxPortName)
 		}
 		return Address{Kind: kind, Name: rest}, nil
 	case KindUnix:
 		if rest == "" {
-			return Address{}, fmt.Errorf("%w: %q, want unix:PATH", ErrBadAddress, s)
+			return Address{}, fmt.Errorf("%w: %q, want unix:PATH", ErrBadAddress, shown)
 		}
 		return Address{Kind: kind, Path: rest}, nil
 	default:
-		return Address{}, fmt.Errorf("%w: unknown kind %q", ErrBadAddress, kind)
+		k, _, _ := strings.Cut(shown, ":")
+		return Address{}, fmt.Errorf("%w: unknown kind %q", ErrBadAddress, k)
 	}
 }
 
