@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -39,7 +37,17 @@ func waitPort(args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		return exitOK // no credentials: nothing to acknowledge to
 	}
-	b, err := os.ReadFile(filepath.Join(dir, credential.AckCredential))
+	// As the agent reads credentials (credential.ReadFile: a regular file, bounded, no
+	// symlink out of the directory); this runs as root before the agent (ExecStartPre=+).
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return exitOK
+	}
+	var b []byte
+	if err == nil {
+		defer root.Close()
+		b, err = credential.ReadFile(root, credential.AckCredential)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return exitOK
 	}
@@ -47,7 +55,7 @@ func waitPort(args []string, stdout, stderr io.Writer) int {
 		log.Warn("cannot read the acknowledgement address", "err", err)
 		return exitOK
 	}
-	addr, err := ack.ParseAddress(strings.TrimSpace(string(b)))
+	addr, err := ack.ParseAddress(string(b)) // it trims
 	if err != nil || addr.Kind != ack.KindSerial {
 		return exitOK // the agent reports a bad address itself
 	}
