@@ -16,17 +16,20 @@ import (
 // connection open and serves any number of them.
 func TestServeHTTPLimits(t *testing.T) {
 	const d = 150 * time.Millisecond
-	lim := HTTPLimits{Conns: 2, ReadHeaderTimeout: d, ReadTimeout: d, WriteTimeout: time.Minute, IdleTimeout: d}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	long := 40 * d // longer than closedWithin waits: only the limit under test can close
+	serve := func(lim HTTPLimits) net.Listener {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := ServeHTTP(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, "ok")
+		}), lim)
+		t.Cleanup(func() { srv.Close() })
+		return l
 	}
-	srv := ServeHTTP(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		fmt.Fprint(w, "ok")
-	}), lim)
-	defer srv.Close()
-	dial := func() net.Conn {
+	dialTo := func(l net.Listener) net.Conn {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
@@ -42,19 +45,28 @@ func TestServeHTTPLimits(t *testing.T) {
 			t.Errorf("%s: still open after %v: %v", what, 20*d, err)
 		}
 	}
+	// Each limit alone (net/http falls back to ReadTimeout for the other two when they are 0, so
+	// ReadTimeout is long wherever it is not the one tested).
 	for _, tc := range []struct {
 		name string
+		lim  HTTPLimits
 		send string
 	}{
-		{"idle after a request (IdleTimeout)", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
-		{"headers never finished (ReadHeaderTimeout)", "GET / HTTP/1.1\r\nHost: x\r\n"},
-		{"body never finished (ReadTimeout)", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"},
+		{"idle after a request (IdleTimeout)", HTTPLimits{ReadHeaderTimeout: long, ReadTimeout: long, WriteTimeout: time.Minute, IdleTimeout: d},
+			"GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"headers never finished (ReadHeaderTimeout)", HTTPLimits{ReadHeaderTimeout: d, ReadTimeout: long, WriteTimeout: time.Minute, IdleTimeout: long},
+			"GET / HTTP/1.1\r\nHost: x\r\n"},
+		{"body never finished (ReadTimeout)", HTTPLimits{ReadHeaderTimeout: long, ReadTimeout: d, WriteTimeout: time.Minute, IdleTimeout: long},
+			"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"},
 	} {
-		c := dial()
+		c := dialTo(serve(tc.lim))
 		fmt.Fprint(c, tc.send)
 		closedWithin(tc.name, c)
 	}
 
+	lim := HTTPLimits{Conns: 2, ReadHeaderTimeout: d, ReadTimeout: d, WriteTimeout: time.Minute, IdleTimeout: d}
+	l := serve(lim)
+	dial := func() net.Conn { return dialTo(l) }
 	// Two holders fill the cap: a third is served only when one of them goes.
 	a, b := dial(), dial()
 	fmt.Fprint(a, "GET / HTTP/1.1\r\nHost: x\r\n")
